@@ -1,0 +1,115 @@
+/* Shared declarations of the mmap_io._core extension.
+ *
+ * The core is one translation unit: module.c #includes every other .c file,
+ * so helpers stay `static` and the compiler sees the whole core at once.
+ */
+#ifndef MMAPIO_COMMON_H
+#define MMAPIO_COMMON_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#if PY_VERSION_HEX < 0x030B0000
+#define PyType_GetModuleByDef _PyType_GetModuleByDef
+#endif
+
+/* Largest mapping we accept: 128 TiB, the user address space of x86-64. */
+#define MMAPIO_MAX_SIZE ((Py_ssize_t)1 << 47)
+
+/* Copies at least this large run with the GIL released. */
+#define MMAPIO_BIG_COPY ((Py_ssize_t)64 * 1024)
+
+enum mmapio_access { ACCESS_READ = 0, ACCESS_WRITE = 1, ACCESS_COPY = 2 };
+
+enum mmapio_policy {
+    POLICY_NEVER = 0,
+    POLICY_ALWAYS = 1,
+    POLICY_BYTES = 2,
+    POLICY_WRITES = 3,
+    POLICY_MILLIS = 4,
+};
+
+typedef struct {
+    PyTypeObject *MappingType;
+    PyTypeObject *AtomicU64Type;
+    PyTypeObject *AtomicU32Type;
+    PyTypeObject *AtomicSliceType;
+    PyObject *MmapIoError;
+    PyObject *OutOfBoundsError;
+    PyObject *InvalidModeError;
+    PyObject *MisalignedError;
+    PyObject *ResizeFailedError;
+    PyObject *FlushFailedError;
+    PyObject *AdviceFailedError;
+    PyObject *LockFailedError;
+    PyObject *UnlockFailedError;
+    PyObject *WatchFailedError;
+    PyObject *MappingClosedError;
+    PyObject *BusyError;
+    PyObject *FileTruncatedError;
+    PyObject *os_errors; /* dict: builtin OSError subclass -> ours */
+} ModState;
+
+typedef struct {
+    PyObject_HEAD
+    char *data;            /* NULL when closed or empty */
+    Py_ssize_t size;       /* bytes visible to Python */
+    Py_ssize_t map_size;   /* bytes actually mapped (huge pages round up) */
+    int fd;                /* our own descriptor, -1 for anonymous */
+    int access;            /* enum mmapio_access */
+    int closed;            /* 1 before __init__ and after close() */
+    int anonymous;
+    Py_ssize_t exports;    /* live buffers and atomic views */
+    Py_ssize_t mut_exports;/* of which writable */
+    int dirty_views;       /* a writable view was handed out since flush */
+    /* A one-shot request consumed by the next bf_getbuffer, so that
+     * as_slice() can build its memoryview in one step. */
+    int slice_pending;
+    int slice_readonly;
+    Py_ssize_t slice_off;
+    Py_ssize_t slice_len;
+    /* Anything that touches `data` without the GIL holds map_lock shared;
+     * close()/resize() hold it exclusive.  GIL-less copies also hold
+     * copy_lock (readers shared, writers exclusive) so they never tear.
+     * See copy.c. */
+    pthread_rwlock_t map_lock;
+    pthread_rwlock_t copy_lock;
+    int locks_ready;
+    int big_ops;           /* GIL-less copies in flight (changed under GIL) */
+    /* Flush-policy accounting (see policy.c). */
+    int policy;
+    Py_ssize_t policy_n;
+    Py_ssize_t pending_bytes;
+    Py_ssize_t pending_writes;
+    PyObject *path;        /* for messages; None when unknown */
+    PyObject *weakreflist;
+} Mapping;
+
+static PyModuleDef mmapio_module;
+
+static inline ModState *
+state_of_type(PyTypeObject *tp)
+{
+    PyObject *mod = PyType_GetModuleByDef(tp, &mmapio_module);
+    return mod ? (ModState *)PyModule_GetState(mod) : NULL;
+}
+
+static inline ModState *
+state_of(PyObject *self)
+{
+    return state_of_type(Py_TYPE(self));
+}
+
+#endif

@@ -1,0 +1,319 @@
+/* The exception hierarchy and the helpers that raise it.
+ *
+ * Every class derives from MmapIoError and, where a Python user would
+ * reach for one, from the matching builtin too (msgspec-style), so both
+ * `except MmapIoError` and `except IndexError` work.  Operating-system
+ * failures use one class per builtin OSError subclass, created on first
+ * use and cached in ModState.os_errors (an errno -> exception table in
+ * the manner of py-lmdb, keyed by the class CPython picks for the errno).
+ */
+#include "common.h"
+
+static PyObject *
+new_exc(PyObject *module, const char *qualname, const char *doc,
+        PyObject *base1, PyObject *base2)
+{
+    PyObject *bases = base2 ? PyTuple_Pack(2, base1, base2)
+                            : PyTuple_Pack(1, base1);
+    if (bases == NULL) {
+        return NULL;
+    }
+    PyObject *cls = PyErr_NewExceptionWithDoc(qualname, doc, bases, NULL);
+    Py_DECREF(bases);
+    if (cls == NULL) {
+        return NULL;
+    }
+    const char *dot = strrchr(qualname, '.');
+    if (PyModule_AddObjectRef(module, dot + 1, cls) < 0) {
+        Py_DECREF(cls);
+        return NULL;
+    }
+    return cls;
+}
+
+static int
+errors_init(PyObject *module, ModState *st)
+{
+#define EXC(field, name, doc, b2)                                            \
+    st->field = new_exc(module, "mmap_io." name, doc, st->MmapIoError, b2); \
+    if (st->field == NULL) {                                                 \
+        return -1;                                                           \
+    }
+    st->MmapIoError = new_exc(
+        module, "mmap_io.MmapIoError",
+        "Base class of every error mmap_io raises on purpose.",
+        PyExc_Exception, NULL);
+    if (st->MmapIoError == NULL) {
+        return -1;
+    }
+    EXC(OutOfBoundsError, "OutOfBoundsError",
+        "A range lies outside the mapping; has .offset, .length, .total.",
+        PyExc_IndexError);
+    EXC(InvalidModeError, "InvalidModeError",
+        "The operation is not allowed in this mapping's mode.",
+        PyExc_ValueError);
+    EXC(MisalignedError, "MisalignedError",
+        "An atomic view's offset is not aligned; has .required, .offset.",
+        PyExc_ValueError);
+    EXC(ResizeFailedError, "ResizeFailedError",
+        "A size is zero or too large, or the resize failed.", NULL);
+    EXC(FlushFailedError, "FlushFailedError",
+        "msync/fsync failed.", PyExc_OSError);
+    EXC(AdviceFailedError, "AdviceFailedError",
+        "madvise/posix_fadvise failed.", PyExc_OSError);
+    EXC(LockFailedError, "LockFailedError",
+        "mlock failed (for example RLIMIT_MEMLOCK).", PyExc_OSError);
+    EXC(UnlockFailedError, "UnlockFailedError",
+        "munlock failed.", PyExc_OSError);
+    EXC(WatchFailedError, "WatchFailedError",
+        "The operating-system file watch could not be set up.",
+        PyExc_OSError);
+    EXC(MappingClosedError, "MappingClosedError",
+        "The mapping (or view) was used after close().", PyExc_ValueError);
+    EXC(BusyError, "BusyError",
+        "close/resize/unmap refused while exported views are alive.",
+        PyExc_BufferError);
+    EXC(FileTruncatedError, "FileTruncatedError",
+        "A copy touched pages the backing file no longer has.",
+        PyExc_OSError);
+#undef EXC
+    st->os_errors = PyDict_New();
+    return st->os_errors == NULL ? -1 : 0;
+}
+
+/* Describe the mapping for messages: " of '<path>'" or "". */
+static PyObject *
+where(Mapping *m)
+{
+    if (m == NULL || m->path == NULL || m->path == Py_None) {
+        return PyUnicode_FromString("");
+    }
+    return PyUnicode_FromFormat(" of %R", m->path);
+}
+
+/* Raise `cls(message)`; message built by PyUnicode_FromFormatV. */
+static PyObject *
+raise_fmt(PyObject *cls, const char *fmt, ...)
+{
+    va_list va;
+    va_start(va, fmt);
+    PyObject *msg = PyUnicode_FromFormatV(fmt, va);
+    va_end(va);
+    if (msg != NULL) {
+        PyErr_SetObject(cls, msg);
+        Py_DECREF(msg);
+    }
+    return NULL;
+}
+
+static PyObject *
+raise_closed(Mapping *m)
+{
+    ModState *st = state_of((PyObject *)m);
+    if (st == NULL) {
+        return NULL;
+    }
+    PyObject *w = where(m);
+    if (w == NULL) {
+        return NULL;
+    }
+    raise_fmt(st->MappingClosedError, "mapping%U is closed", w);
+    Py_DECREF(w);
+    return NULL;
+}
+
+static PyObject *
+raise_mode(Mapping *m, const char *what)
+{
+    static const char *names[] = {"read-only", "read-write", "copy-on-write"};
+    ModState *st = state_of((PyObject *)m);
+    if (st == NULL) {
+        return NULL;
+    }
+    PyObject *w = where(m);
+    if (w == NULL) {
+        return NULL;
+    }
+    raise_fmt(st->InvalidModeError, "%s is not allowed on the %s mapping%U",
+              what, m->anonymous ? "anonymous" : names[m->access], w);
+    Py_DECREF(w);
+    return NULL;
+}
+
+/* Raise an exception instance after setting keyword attributes on it. */
+static PyObject *
+raise_with_attrs(PyObject *cls, PyObject *msg, const char *k1, PyObject *v1,
+                 const char *k2, PyObject *v2, const char *k3, PyObject *v3)
+{
+    PyObject *exc = PyObject_CallOneArg(cls, msg);
+    if (exc == NULL) {
+        return NULL;
+    }
+    if ((k1 && PyObject_SetAttrString(exc, k1, v1) < 0) ||
+        (k2 && PyObject_SetAttrString(exc, k2, v2) < 0) ||
+        (k3 && PyObject_SetAttrString(exc, k3, v3) < 0)) {
+        Py_DECREF(exc);
+        return NULL;
+    }
+    PyErr_SetObject(cls, exc);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+/* OutOfBoundsError for (offset, length) against total; the originals are
+ * Python ints so values beyond Py_ssize_t are reported exactly. */
+static PyObject *
+raise_bounds_obj(ModState *st, Mapping *m, PyObject *off, PyObject *len,
+                 Py_ssize_t total)
+{
+    PyObject *tot = PyLong_FromSsize_t(total);
+    PyObject *w = where(m);
+    PyObject *msg = NULL;
+    if (tot && w) {
+        msg = PyUnicode_FromFormat(
+            "range offset=%S length=%S is outside the mapping%U "
+            "(length %zd)", off, len, w, total);
+    }
+    if (msg) {
+        raise_with_attrs(st->OutOfBoundsError, msg, "offset", off, "length",
+                         len, "total", tot);
+    }
+    Py_XDECREF(tot);
+    Py_XDECREF(w);
+    Py_XDECREF(msg);
+    return NULL;
+}
+
+static PyObject *
+raise_bounds(Mapping *m, Py_ssize_t off, Py_ssize_t len)
+{
+    ModState *st = state_of((PyObject *)m);
+    if (st == NULL) {
+        return NULL;
+    }
+    PyObject *o = PyLong_FromSsize_t(off);
+    PyObject *l = PyLong_FromSsize_t(len);
+    if (o && l) {
+        raise_bounds_obj(st, m, o, l, m->size);
+    }
+    Py_XDECREF(o);
+    Py_XDECREF(l);
+    return NULL;
+}
+
+/* The class used for an OS error: ours for the builtin CPython would pick
+ * for this errno (FileNotFoundError for ENOENT, ...), made on first use. */
+static PyObject *
+os_error_class(ModState *st, int err)
+{
+    PyObject *probe = PyObject_CallFunction(PyExc_OSError, "is", err, "");
+    if (probe == NULL) {
+        return NULL;
+    }
+    PyObject *builtin = (PyObject *)Py_TYPE(probe);
+    Py_INCREF(builtin);
+    Py_DECREF(probe);
+    PyObject *cls = PyDict_GetItemWithError(st->os_errors, builtin);
+    if (cls != NULL || PyErr_Occurred()) {
+        Py_XINCREF(cls);
+        Py_DECREF(builtin);
+        return cls;
+    }
+    PyObject *name = PyObject_GetAttrString(builtin, "__name__");
+    if (name == NULL) {
+        Py_DECREF(builtin);
+        return NULL;
+    }
+    PyObject *qual = PyUnicode_FromFormat("mmap_io.errors.%U", name);
+    Py_DECREF(name);
+    if (qual == NULL) {
+        Py_DECREF(builtin);
+        return NULL;
+    }
+    PyObject *bases = PyTuple_Pack(2, st->MmapIoError, builtin);
+    cls = bases ? PyErr_NewExceptionWithDoc(
+                      PyUnicode_AsUTF8(qual),
+                      "An operating-system error raised by mmap_io.", bases,
+                      NULL)
+                : NULL;
+    Py_XDECREF(bases);
+    Py_DECREF(qual);
+    if (cls && PyDict_SetItem(st->os_errors, builtin, cls) < 0) {
+        Py_CLEAR(cls);
+    }
+    Py_DECREF(builtin);
+    return cls;
+}
+
+/* Build (not raise) an OS error: `cls` if given (FlushFailedError, ...),
+ * else the class of the errno table.  `filename` may be NULL/None. */
+static PyObject *
+make_os_error(ModState *st, PyObject *cls, int err, PyObject *filename,
+              const char *context)
+{
+    PyObject *owned = NULL;
+    if (cls == NULL) {
+        cls = owned = os_error_class(st, err);
+        if (cls == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *msg = context && *context
+                        ? PyUnicode_FromFormat("%s: %s", context, strerror(err))
+                        : PyUnicode_FromString(strerror(err));
+    PyObject *exc = NULL;
+    if (msg != NULL) {
+        exc = PyObject_CallFunction(cls, "iOO", err, msg,
+                                    filename ? filename : Py_None);
+        Py_DECREF(msg);
+    }
+    Py_XDECREF(owned);
+    return exc;
+}
+
+static PyObject *
+raise_os_error(Mapping *m, PyObject *cls, int err, const char *context)
+{
+    ModState *st = state_of((PyObject *)m);
+    if (st == NULL) {
+        return NULL;
+    }
+    PyObject *exc = make_os_error(st, cls, err, m->path, context);
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+    return NULL;
+}
+
+/* Turn a Python int (or __index__ object) into a Py_ssize_t offset or
+ * length.  Values beyond Py_ssize_t saturate (to -1 or PY_SSIZE_T_MAX) so
+ * the caller's bounds check rejects them; only non-integers fail here. */
+static int
+as_offset(PyObject *obj, Py_ssize_t *out, const char *what)
+{
+    if (PyLong_CheckExact(obj)) {
+        Py_ssize_t v = PyLong_AsSsize_t(obj);
+        if (!(v == -1 && PyErr_Occurred())) {
+            *out = v;
+            return 0;
+        }
+        PyErr_Clear();
+        int overflow = 0;
+        (void)PyLong_AsLongLongAndOverflow(obj, &overflow);
+        *out = overflow < 0 ? -1 : PY_SSIZE_T_MAX;
+        return 0;
+    }
+    if (!PyIndex_Check(obj) || PyFloat_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", what,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    PyObject *idx = PyNumber_Index(obj);
+    if (idx == NULL) {
+        return -1;
+    }
+    int rc = as_offset(idx, out, what);
+    Py_DECREF(idx);
+    return rc;
+}

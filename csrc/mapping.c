@@ -1,0 +1,527 @@
+/* The Mapping type: lifetime, bounds checks and buffer export.
+ *
+ * Modelled on CPython's mmapmodule.c: a heap type with module state, an
+ * exports counter that makes close()/resize() refuse while buffers are
+ * alive, bounds checks by subtraction (`size - off < len`, which cannot
+ * overflow), and the data pointer cleared before the GIL is released to
+ * unmap.
+ */
+#include "common.h"
+
+static char empty_buffer[1];
+
+static int
+check_open(Mapping *m)
+{
+    if (m->closed) {
+        raise_closed(m);
+        return -1;
+    }
+    return 0;
+}
+
+/* Validate (off, len) given as Python objects; fills the C values. */
+static int
+check_range(Mapping *m, PyObject *offo, PyObject *leno, Py_ssize_t *off,
+            Py_ssize_t *len)
+{
+    if (as_offset(offo, off, "offset") < 0 ||
+        as_offset(leno, len, "length") < 0) {
+        return -1;
+    }
+    if (check_open(m) < 0) {
+        return -1;
+    }
+    if (*off < 0 || *len < 0 || *off > m->size || m->size - *off < *len) {
+        ModState *st = state_of((PyObject *)m);
+        if (st != NULL) {
+            raise_bounds_obj(st, m, offo, leno, m->size);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static int
+check_writable(Mapping *m, const char *what)
+{
+    if (m->access == ACCESS_READ) {
+        raise_mode(m, what);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+Mapping_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    (void)args;
+    (void)kwds;
+    Mapping *m = (Mapping *)type->tp_alloc(type, 0);
+    if (m == NULL) {
+        return NULL;
+    }
+    m->fd = -1;
+    m->closed = 1;
+    m->path = Py_NewRef(Py_None);
+    if (pthread_rwlock_init(&m->map_lock, NULL) != 0) {
+        Py_DECREF(m);
+        PyErr_SetString(PyExc_MemoryError, "cannot create the mapping lock");
+        return NULL;
+    }
+    if (pthread_rwlock_init(&m->copy_lock, NULL) != 0) {
+        pthread_rwlock_destroy(&m->map_lock);
+        Py_DECREF(m);
+        PyErr_SetString(PyExc_MemoryError, "cannot create the mapping lock");
+        return NULL;
+    }
+    m->locks_ready = 1;
+    return (PyObject *)m;
+}
+
+static int
+map_anonymous(Mapping *m, Py_ssize_t size, int huge)
+{
+    void *p = MAP_FAILED;
+    m->map_size = size;
+#ifdef MAP_HUGETLB
+    if (huge) {
+        /* Explicit huge pages need a reserved pool; fall back silently. */
+        Py_ssize_t hsz = (size + (2 << 20) - 1) & ~(Py_ssize_t)((2 << 20) - 1);
+        p = mmap(NULL, (size_t)hsz, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+        if (p != MAP_FAILED) {
+            m->map_size = hsz;
+        }
+    }
+#endif
+    if (p == MAP_FAILED) {
+        p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            return -1;
+        }
+#ifdef MADV_HUGEPAGE
+        if (huge) {
+            (void)madvise(p, (size_t)size, MADV_HUGEPAGE);
+        }
+#endif
+    }
+    m->data = p;
+    return 0;
+}
+
+static int
+map_file(Mapping *m, Py_ssize_t size, int populate, int huge)
+{
+    int prot = m->access == ACCESS_READ ? PROT_READ : PROT_READ | PROT_WRITE;
+    int flags = m->access == ACCESS_COPY ? MAP_PRIVATE : MAP_SHARED;
+#ifdef MAP_POPULATE
+    /* Not for private writable mappings: populating those breaks COW and
+     * copies the whole file. */
+    if (populate && m->access != ACCESS_COPY) {
+        flags |= MAP_POPULATE;
+    }
+#endif
+    void *p = mmap(NULL, (size_t)size, prot, flags, m->fd, 0);
+    if (p == MAP_FAILED) {
+        return -1;
+    }
+#ifdef MADV_HUGEPAGE
+    if (huge) {
+        (void)madvise(p, (size_t)size, MADV_HUGEPAGE);
+    }
+#endif
+    if (populate && m->access == ACCESS_COPY) {
+        (void)madvise(p, (size_t)size, MADV_WILLNEED);
+    }
+    m->data = p;
+    m->map_size = size;
+    return 0;
+}
+
+PyDoc_STRVAR(Mapping_init_doc,
+"Mapping(fd, size, access, *, path=None, populate=False, huge_pages=False)\n"
+"--\n\n"
+"Map `size` bytes of the file open as `fd` (-1: anonymous memory).\n"
+"`access` is 0 (read-only), 1 (read-write) or 2 (copy-on-write). The\n"
+"mapping keeps its own duplicate of `fd`.  Used by MemoryMappedFile and\n"
+"AnonymousMmap; most code never calls it directly.");
+
+static int
+Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"fd", "size", "access", "path", "populate",
+                             "huge_pages", NULL};
+    Mapping *m = (Mapping *)self;
+    int fd, access, populate = 0, huge = 0;
+    Py_ssize_t size;
+    PyObject *path = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "ini|$Opp:Mapping", kwlist,
+                                     &fd, &size, &access, &path, &populate,
+                                     &huge)) {
+        return -1;
+    }
+    ModState *st = state_of(self);
+    if (st == NULL) {
+        return -1;
+    }
+    if (!m->closed || m->fd >= 0 || m->data != NULL) {
+        PyErr_SetString(st->InvalidModeError, "mapping is already initialised");
+        return -1;
+    }
+    if (access < ACCESS_READ || access > ACCESS_COPY ||
+        (fd < 0 && access != ACCESS_WRITE)) {
+        PyErr_Format(PyExc_ValueError, "invalid access %d", access);
+        return -1;
+    }
+    Py_SETREF(m->path, Py_NewRef(path));
+    if (size < 0 || size > MMAPIO_MAX_SIZE || (size == 0 && access != ACCESS_READ)) {
+        raise_fmt(st->ResizeFailedError,
+                  "size %zd is invalid: it must be between 1 and %zd bytes",
+                  size, MMAPIO_MAX_SIZE);
+        return -1;
+    }
+    ensure_sigbus_handler();
+    m->access = access;
+    m->anonymous = fd < 0;
+    if (fd >= 0) {
+        m->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (m->fd < 0) {
+            raise_os_error(m, NULL, errno, "cannot duplicate the descriptor");
+            return -1;
+        }
+    }
+    int rc = 0;
+    if (size == 0) {
+        m->data = NULL;      /* an empty read-only mapping maps nothing */
+        m->map_size = 0;
+    }
+    else if (fd < 0) {
+        rc = map_anonymous(m, size, huge);
+    }
+    else {
+        rc = map_file(m, size, populate, huge);
+    }
+    if (rc != 0) {
+        int err = errno;
+        if (m->fd >= 0) {
+            close(m->fd);
+            m->fd = -1;
+        }
+        raise_os_error(m, NULL, err, "mmap failed");
+        return -1;
+    }
+    if (populate && fd < 0 && size > 0) {
+        unsigned char sink;
+        (void)guarded_touch(m->data, (size_t)size, 4096, &sink);
+    }
+    m->size = size;
+    m->closed = 0;
+    return 0;
+}
+
+/* Flush before unmapping when the policy asks for durability; returns the
+ * errno of a failed msync (0 on success or when nothing was needed). */
+static int
+flush_before_close(Mapping *m)
+{
+    if (m->policy == POLICY_NEVER || m->access != ACCESS_WRITE ||
+        m->anonymous || m->data == NULL) {
+        return 0;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = msync(m->data, (size_t)m->map_size, MS_SYNC);
+    Py_END_ALLOW_THREADS
+    return rc == 0 ? 0 : errno;
+}
+
+/* Unmap and close the fd; the caller holds the GIL and checked exports. */
+static void
+release_mapping(Mapping *m)
+{
+    char *data = m->data;
+    size_t len = (size_t)m->map_size;
+    int fd = m->fd;
+    m->data = NULL;
+    m->size = 0;
+    m->map_size = 0;
+    m->fd = -1;
+    m->closed = 1;
+    Py_BEGIN_ALLOW_THREADS
+    if (data != NULL) {
+        munmap(data, len);
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    Py_END_ALLOW_THREADS
+}
+
+static PyObject *
+raise_busy(Mapping *m, const char *what)
+{
+    ModState *st = state_of((PyObject *)m);
+    if (st == NULL) {
+        return NULL;
+    }
+    PyObject *w = where(m);
+    if (w != NULL) {
+        raise_fmt(st->BusyError,
+                  "cannot %s mapping%U: %zd exported view(s) still alive "
+                  "(release memoryviews/atomic views first)",
+                  what, w, m->exports);
+        Py_DECREF(w);
+    }
+    return NULL;
+}
+
+/* Take map_lock exclusive without holding the GIL while we wait. */
+static void
+lock_exclusive(Mapping *m)
+{
+    if (pthread_rwlock_trywrlock(&m->map_lock) == 0) {
+        return;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    pthread_rwlock_wrlock(&m->map_lock);
+    Py_END_ALLOW_THREADS
+}
+
+PyDoc_STRVAR(Mapping_close_doc,
+"close($self, /)\n--\n\n"
+"Unmap and close. Idempotent. Flushes first unless the policy is NEVER.\n"
+"Raises BusyError (and stays open) while exported views are alive.\n\n"
+"    >>> m.close(); m.closed\n    True");
+
+static PyObject *
+Mapping_close(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    Mapping *m = (Mapping *)self;
+    if (m->closed) {
+        Py_RETURN_NONE;
+    }
+    if (m->exports > 0) {
+        return raise_busy(m, "close");
+    }
+    lock_exclusive(m);
+    if (m->closed || m->exports > 0) {
+        pthread_rwlock_unlock(&m->map_lock);
+        if (m->closed) {
+            Py_RETURN_NONE;
+        }
+        return raise_busy(m, "close");
+    }
+    int err = flush_before_close(m);
+    release_mapping(m);
+    pthread_rwlock_unlock(&m->map_lock);
+    if (err != 0) {
+        ModState *st = state_of(self);
+        return st ? raise_os_error(m, st->FlushFailedError, err,
+                                   "msync before close failed")
+                  : NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static int
+Mapping_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(((Mapping *)self)->path);
+    return 0;
+}
+
+static int
+Mapping_clear(PyObject *self)
+{
+    Py_CLEAR(((Mapping *)self)->path);
+    return 0;
+}
+
+static void
+Mapping_dealloc(PyObject *self)
+{
+    Mapping *m = (Mapping *)self;
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    if (m->weakreflist != NULL) {
+        PyObject_ClearWeakRefs(self);
+    }
+    if (!m->closed) {
+        (void)flush_before_close(m);
+        release_mapping(m);
+    }
+    if (m->locks_ready) {
+        pthread_rwlock_destroy(&m->map_lock);
+        pthread_rwlock_destroy(&m->copy_lock);
+    }
+    (void)Mapping_clear(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+/* ---- buffer export --------------------------------------------------- */
+
+static int
+Mapping_getbuffer(PyObject *self, Py_buffer *view, int flags)
+{
+    Mapping *m = (Mapping *)self;
+    int slice = m->slice_pending;
+    m->slice_pending = 0;
+    if (check_open(m) < 0) {
+        return -1;
+    }
+    Py_ssize_t off = slice ? m->slice_off : 0;
+    Py_ssize_t len = slice ? m->slice_len : m->size;
+    int readonly = slice ? m->slice_readonly : m->access == ACCESS_READ;
+    if (!readonly && m->access == ACCESS_READ) {
+        raise_mode(m, "a writable view");
+        return -1;
+    }
+    if ((flags & PyBUF_WRITABLE) && readonly) {
+        if (m->access == ACCESS_READ) {
+            raise_mode(m, "a writable buffer");
+        }
+        else {
+            PyErr_SetString(PyExc_BufferError,
+                            "this view of the mapping is read-only");
+        }
+        return -1;
+    }
+    char *p = m->data ? m->data + off : empty_buffer;
+    if (PyBuffer_FillInfo(view, self, p, len, readonly, flags) < 0) {
+        return -1;
+    }
+    m->exports++;
+    if (!readonly) {
+        m->mut_exports++;
+        m->dirty_views = 1;
+    }
+    return 0;
+}
+
+static void
+Mapping_releasebuffer(PyObject *self, Py_buffer *view)
+{
+    Mapping *m = (Mapping *)self;
+    m->exports--;
+    if (!view->readonly) {
+        m->mut_exports--;
+    }
+}
+
+/* A memoryview of [off, off+len) exporting through Mapping_getbuffer. */
+static PyObject *
+export_slice(Mapping *m, Py_ssize_t off, Py_ssize_t len, int readonly)
+{
+    m->slice_pending = 1;
+    m->slice_off = off;
+    m->slice_len = len;
+    m->slice_readonly = readonly;
+    PyObject *mv = PyMemoryView_FromObject((PyObject *)m);
+    m->slice_pending = 0;
+    return mv;
+}
+
+/* ---- properties and small methods ------------------------------------ */
+
+static Py_ssize_t
+Mapping_length(PyObject *self)
+{
+    Mapping *m = (Mapping *)self;
+    if (check_open(m) < 0) {
+        return -1;
+    }
+    return m->size;
+}
+
+static PyObject *
+Mapping_get_closed(PyObject *self, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(((Mapping *)self)->closed);
+}
+
+static PyObject *
+Mapping_get_access(PyObject *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromLong(((Mapping *)self)->access);
+}
+
+static PyObject *
+Mapping_get_exports(PyObject *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromSsize_t(((Mapping *)self)->exports);
+}
+
+static PyObject *
+Mapping_get_path(PyObject *self, void *Py_UNUSED(c))
+{
+    return Py_NewRef(((Mapping *)self)->path);
+}
+
+PyDoc_STRVAR(Mapping_is_empty_doc,
+"is_empty($self, /)\n--\n\n"
+"True when the mapping has length zero.\n\n"
+"    >>> m.is_empty()\n    False");
+
+static PyObject *
+Mapping_is_empty(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    Mapping *m = (Mapping *)self;
+    if (check_open(m) < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(m->size == 0);
+}
+
+PyDoc_STRVAR(Mapping_fileno_doc,
+"fileno($self, /)\n--\n\n"
+"The mapping's own file descriptor (a duplicate of the one it was made\n"
+"from).\n\n    >>> m.fileno() >= 0\n    True");
+
+static PyObject *
+Mapping_fileno(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    Mapping *m = (Mapping *)self;
+    if (check_open(m) < 0) {
+        return NULL;
+    }
+    if (m->anonymous) {
+        return raise_mode(m, "fileno()");
+    }
+    return PyLong_FromLong(m->fd);
+}
+
+PyDoc_STRVAR(Mapping_as_ptr_doc,
+"as_ptr($self, /)\n--\n\n"
+"Base address of the mapping as an int, for ctypes/FFI. Valid until\n"
+"close()/resize(); 0 for an empty mapping.\n\n"
+"    >>> ctypes.string_at(m.as_ptr(), 4)\n    b'\\x00\\x00\\x00\\x00'");
+
+static PyObject *
+Mapping_as_ptr(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    Mapping *m = (Mapping *)self;
+    if (check_open(m) < 0) {
+        return NULL;
+    }
+    return PyLong_FromVoidPtr(m->data);
+}
+
+PyDoc_STRVAR(Mapping_as_mut_ptr_doc,
+"as_mut_ptr($self, /)\n--\n\n"
+"Writable base address as an int; read-write and copy-on-write only.\n\n"
+"    >>> ctypes.memset(m.as_mut_ptr(), 1, 4)");
+
+static PyObject *
+Mapping_as_mut_ptr(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    Mapping *m = (Mapping *)self;
+    if (check_open(m) < 0 || check_writable(m, "as_mut_ptr()") < 0) {
+        return NULL;
+    }
+    m->dirty_views = 1;
+    return PyLong_FromVoidPtr(m->data);
+}

@@ -1,0 +1,223 @@
+/* mmap_io._core: the native core of mmap_io.
+ *
+ * One translation unit: every concern lives in its own .c file, included
+ * here, so everything stays static and visible to the optimiser. */
+#include "common.h"
+#include "errors.c"
+#include "copy.c"
+#include "mapping.c"
+#include "ops.c"
+#include "durability.c"
+#include "atomics.c"
+#include "syscalls.c"
+
+static PyMethodDef Mapping_methods[] = {
+    {"close", Mapping_close, METH_NOARGS, Mapping_close_doc},
+    {"is_empty", Mapping_is_empty, METH_NOARGS, Mapping_is_empty_doc},
+    {"fileno", Mapping_fileno, METH_NOARGS, Mapping_fileno_doc},
+    {"as_ptr", Mapping_as_ptr, METH_NOARGS, Mapping_as_ptr_doc},
+    {"as_mut_ptr", Mapping_as_mut_ptr, METH_NOARGS, Mapping_as_mut_ptr_doc},
+    {"as_slice", (PyCFunction)(void (*)(void))Mapping_as_slice, METH_FASTCALL,
+     Mapping_as_slice_doc},
+    {"as_slice_mut", (PyCFunction)(void (*)(void))Mapping_as_slice_mut,
+     METH_FASTCALL, Mapping_as_slice_mut_doc},
+    {"read_bytes", (PyCFunction)(void (*)(void))Mapping_read_bytes,
+     METH_FASTCALL, Mapping_read_bytes_doc},
+    {"read_into", (PyCFunction)(void (*)(void))Mapping_read_into,
+     METH_FASTCALL, Mapping_read_into_doc},
+    {"update_region", (PyCFunction)(void (*)(void))Mapping_update_region,
+     METH_FASTCALL, Mapping_update_region_doc},
+    {"flush", Mapping_flush, METH_NOARGS, Mapping_flush_doc},
+    {"flush_range", (PyCFunction)(void (*)(void))Mapping_flush_range,
+     METH_FASTCALL, Mapping_flush_range_doc},
+    {"resize", Mapping_resize, METH_O, Mapping_resize_doc},
+    {"_set_flush_policy", Mapping_set_policy, METH_VARARGS,
+     Mapping_set_policy_doc},
+    ATOMICS_MAPPING_METHODS
+    SYSCALLS_MAPPING_METHODS
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Mapping_getset[] = {
+    {"closed", Mapping_get_closed, NULL, "True once the mapping is closed.", NULL},
+    {"pending_bytes", Mapping_get_pending_bytes, NULL,
+     "Bytes written through update_region since the last flush.", NULL},
+    {"_access", Mapping_get_access, NULL, "0 read-only, 1 read-write, 2 COW.", NULL},
+    {"_exports", Mapping_get_exports, NULL, "Live exported views.", NULL},
+    {"_needs_flush", Mapping_get_needs_flush, NULL,
+     "Dirty data may be waiting (counted writes or writable views).", NULL},
+    {"_path", Mapping_get_path, NULL, "Path used in messages.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyMemberDef Mapping_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(Mapping, weakreflist), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyType_Slot Mapping_slots[] = {
+    {Py_tp_doc, (void *)Mapping_init_doc},
+    {Py_tp_new, Mapping_new},
+    {Py_tp_init, Mapping_init},
+    {Py_tp_dealloc, Mapping_dealloc},
+    {Py_tp_traverse, Mapping_traverse},
+    {Py_tp_clear, Mapping_clear},
+    {Py_tp_methods, Mapping_methods},
+    {Py_tp_getset, Mapping_getset},
+    {Py_tp_members, Mapping_members},
+    {Py_sq_length, Mapping_length},
+    {Py_mp_length, Mapping_length},
+    {Py_bf_getbuffer, Mapping_getbuffer},
+    {Py_bf_releasebuffer, Mapping_releasebuffer},
+    {0, NULL},
+};
+
+static PyType_Spec Mapping_spec = {
+    .name = "mmap_io._core.Mapping",
+    .basicsize = sizeof(Mapping),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .slots = Mapping_slots,
+};
+
+/* ---- module-level helpers ------------------------------------------- */
+
+PyDoc_STRVAR(page_size_doc,
+"page_size()\n--\n\n"
+"The system page size in bytes.\n\n    >>> page_size()\n    4096");
+
+static PyObject *
+mod_page_size(PyObject *mod, PyObject *Py_UNUSED(ignored))
+{
+    (void)mod;
+    return PyLong_FromSsize_t(page_size_value());
+}
+
+PyDoc_STRVAR(os_error_doc,
+"os_error(errno, filename=None, context=None)\n--\n\n"
+"Build (not raise) the exception for an OS error: an MmapIoError that is\n"
+"also the builtin OSError subclass for `errno`.\n\n"
+"    >>> isinstance(os_error(2, 'x'), FileNotFoundError)\n    True");
+
+static PyObject *
+mod_os_error(PyObject *mod, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"errno", "filename", "context", NULL};
+    int err;
+    PyObject *filename = Py_None;
+    const char *context = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "i|Oz:os_error", kwlist, &err,
+                                     &filename, &context)) {
+        return NULL;
+    }
+    return make_os_error(PyModule_GetState(mod), NULL, err, filename, context);
+}
+
+static PyMethodDef module_methods[] = {
+    {"page_size", mod_page_size, METH_NOARGS, page_size_doc},
+    {"os_error", (PyCFunction)(void (*)(void))mod_os_error,
+     METH_VARARGS | METH_KEYWORDS, os_error_doc},
+    SYSCALLS_MODULE_METHODS
+    {NULL, NULL, 0, NULL},
+};
+
+static int
+module_exec(PyObject *module)
+{
+    ModState *st = PyModule_GetState(module);
+    if (errors_init(module, st) < 0) {
+        return -1;
+    }
+    st->MappingType = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &Mapping_spec, NULL);
+    if (st->MappingType == NULL ||
+        PyModule_AddObjectRef(module, "Mapping", (PyObject *)st->MappingType) < 0) {
+        return -1;
+    }
+    if (PyModule_AddIntConstant(module, "MAX_SIZE", MMAPIO_MAX_SIZE) < 0 ||
+        PyModule_AddIntConstant(module, "BIG_COPY", MMAPIO_BIG_COPY) < 0) {
+        return -1;
+    }
+    return atomics_init(module, st);
+}
+
+static int
+module_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    ModState *st = PyModule_GetState(module);
+    Py_VISIT(st->MappingType);
+    Py_VISIT(st->AtomicU64Type);
+    Py_VISIT(st->AtomicU32Type);
+    Py_VISIT(st->AtomicSliceType);
+    Py_VISIT(st->MmapIoError);
+    Py_VISIT(st->OutOfBoundsError);
+    Py_VISIT(st->InvalidModeError);
+    Py_VISIT(st->MisalignedError);
+    Py_VISIT(st->ResizeFailedError);
+    Py_VISIT(st->FlushFailedError);
+    Py_VISIT(st->AdviceFailedError);
+    Py_VISIT(st->LockFailedError);
+    Py_VISIT(st->UnlockFailedError);
+    Py_VISIT(st->WatchFailedError);
+    Py_VISIT(st->MappingClosedError);
+    Py_VISIT(st->BusyError);
+    Py_VISIT(st->FileTruncatedError);
+    Py_VISIT(st->os_errors);
+    return 0;
+}
+
+static int
+module_clear(PyObject *module)
+{
+    ModState *st = PyModule_GetState(module);
+    Py_CLEAR(st->MappingType);
+    Py_CLEAR(st->AtomicU64Type);
+    Py_CLEAR(st->AtomicU32Type);
+    Py_CLEAR(st->AtomicSliceType);
+    Py_CLEAR(st->MmapIoError);
+    Py_CLEAR(st->OutOfBoundsError);
+    Py_CLEAR(st->InvalidModeError);
+    Py_CLEAR(st->MisalignedError);
+    Py_CLEAR(st->ResizeFailedError);
+    Py_CLEAR(st->FlushFailedError);
+    Py_CLEAR(st->AdviceFailedError);
+    Py_CLEAR(st->LockFailedError);
+    Py_CLEAR(st->UnlockFailedError);
+    Py_CLEAR(st->WatchFailedError);
+    Py_CLEAR(st->MappingClosedError);
+    Py_CLEAR(st->BusyError);
+    Py_CLEAR(st->FileTruncatedError);
+    Py_CLEAR(st->os_errors);
+    return 0;
+}
+
+static void
+module_free(void *module)
+{
+    (void)module_clear((PyObject *)module);
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED},
+#endif
+    {0, NULL},
+};
+
+static PyModuleDef mmapio_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "mmap_io._core",
+    .m_doc = "Native core of mmap_io: mappings, copies, atomics, syscalls.",
+    .m_size = sizeof(ModState),
+    .m_methods = module_methods,
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC
+PyInit__core(void)
+{
+    return PyModuleDef_Init(&mmapio_module);
+}

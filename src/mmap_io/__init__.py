@@ -1,0 +1,83 @@
+"""mmap_io: safe, zero-copy memory-mapped file I/O with a native core.
+
+>>> import mmap_io, tempfile, os
+>>> path = os.path.join(tempfile.mkdtemp(), "demo.bin")
+>>> with mmap_io.MemoryMappedFile.create_rw(path, 4096) as m:
+...     m.update_region(0, b"hello")
+...     bytes(m.as_slice(0, 5))
+b'hello'
+"""
+
+from ._core import page_size
+from .anonymous import AnonymousMmap
+from .enums import MmapAdvice, MmapMode, TouchHint
+from .errors import (
+    AdviceFailedError,
+    BusyError,
+    FileTruncatedError,
+    FlushFailedError,
+    InvalidModeError,
+    LockFailedError,
+    MappingClosedError,
+    MisalignedError,
+    MmapIoError,
+    OutOfBoundsError,
+    ResizeFailedError,
+    UnlockFailedError,
+    WatchFailedError,
+)
+from .file import MemoryMappedFile, MmapBuilder
+from .flush import FlushPolicy
+from .iteration import ChunksMut
+from .manager import (
+    align_up,
+    copy_mmap,
+    create_mmap,
+    delete_mmap,
+    flush,
+    load_mmap,
+    update_region,
+    write_mmap,
+)
+from .segments import Segment, SegmentMut
+from .streams import MmapReader, MmapWriter
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AdviceFailedError",
+    "AnonymousMmap",
+    "BusyError",
+    "ChunksMut",
+    "FileTruncatedError",
+    "FlushFailedError",
+    "FlushPolicy",
+    "InvalidModeError",
+    "LockFailedError",
+    "MappingClosedError",
+    "MemoryMappedFile",
+    "MisalignedError",
+    "MmapAdvice",
+    "MmapBuilder",
+    "MmapIoError",
+    "MmapMode",
+    "MmapReader",
+    "MmapWriter",
+    "OutOfBoundsError",
+    "ResizeFailedError",
+    "Segment",
+    "SegmentMut",
+    "TouchHint",
+    "UnlockFailedError",
+    "WatchFailedError",
+    "__version__",
+    "align_up",
+    "copy_mmap",
+    "create_mmap",
+    "delete_mmap",
+    "flush",
+    "load_mmap",
+    "page_size",
+    "update_region",
+    "write_mmap",
+]

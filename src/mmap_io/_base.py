@@ -1,0 +1,162 @@
+"""What file-backed and anonymous mappings share, on top of the native core.
+
+The hot methods (``as_slice``, ``read_bytes``, ``update_region``, ...) are
+the native ``_core.Mapping`` methods themselves, inherited unchanged: a
+Python wrapper would double their cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from . import _core
+from .errors import MappingClosedError
+from .iteration import ChunksMut, check_chunk_size, iter_chunks, iter_chunks_owned
+from .segments import Segment, SegmentMut
+from .streams import MmapReader, MmapWriter
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from typing_extensions import Self
+
+__all__ = ["MappingBase"]
+
+
+class MappingBase(_core.Mapping):
+    """Common surface of :class:`MemoryMappedFile` and :class:`AnonymousMmap`."""
+
+    __slots__ = ()
+
+    @property
+    def path(self) -> Path | None:  # overridden by MemoryMappedFile
+        return None
+
+    # -- lifecycle --------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        if self.closed:
+            raise MappingClosedError(f"{self!r} is closed")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- iteration --------------------------------------------------------
+
+    def chunks(self, size: int) -> Iterator[memoryview]:
+        """Zero-copy read-only views of ``size`` bytes (the last may be shorter).
+
+        >>> import zlib
+        >>> crc = 0
+        >>> for view in m.chunks(1 << 16):
+        ...     crc = zlib.crc32(view, crc)
+        """
+        check_chunk_size(size)
+        len(self)
+        return iter_chunks(self, size)
+
+    def pages(self) -> Iterator[memoryview]:
+        """``chunks(page_size())``.
+
+        >>> sum(len(p) for p in m.pages()) == len(m)
+        True
+        """
+        return self.chunks(_core.page_size())
+
+    def chunks_owned(self, size: int) -> Iterator[bytes]:
+        """``bytes`` copies of ``size`` bytes; they survive ``close()``.
+
+        >>> blocks = list(m.chunks_owned(4096))
+        """
+        check_chunk_size(size)
+        len(self)
+        return iter_chunks_owned(self, size)
+
+    def pages_owned(self) -> Iterator[bytes]:
+        """``chunks_owned(page_size())``.
+
+        >>> first = next(m.pages_owned())
+        """
+        return self.chunks_owned(_core.page_size())
+
+    def chunks_mut(self, size: int) -> ChunksMut:
+        """Writable views in ``size``-byte strides, with ``.for_each_mut(fn)``.
+
+        >>> def zero(offset, view):
+        ...     view[:] = bytes(len(view))
+        >>> m.chunks_mut(4096).for_each_mut(zero)
+        """
+        return ChunksMut(self, size)
+
+    # -- windows and streams ---------------------------------------------
+
+    def segment(self, offset: int, length: int) -> Segment:
+        """A read-only :class:`Segment` of ``[offset, offset+length)``.
+
+        >>> m.segment(0, 5).read_bytes()
+        b'hello'
+        """
+        return Segment(self, offset, length)
+
+    def segment_mut(self, offset: int, length: int) -> SegmentMut:
+        """A writable :class:`SegmentMut` of ``[offset, offset+length)``.
+
+        >>> m.segment_mut(0, 5).write(b"HELLO")
+        """
+        return SegmentMut(self, offset, length)
+
+    def reader(self) -> MmapReader:
+        """A seekable ``io.RawIOBase`` reading the mapping from offset 0.
+
+        >>> import io, json
+        >>> json.load(io.TextIOWrapper(io.BufferedReader(m.reader())))  # doctest: +SKIP
+        """
+        return MmapReader(self)
+
+    def writer(self) -> MmapWriter:
+        """A seekable ``io.RawIOBase`` writing into a read-write mapping.
+
+        >>> w = m.writer(); w.write(b"hi")
+        2
+        """
+        self.as_slice_mut(0, 0).release()  # mode check
+        return MmapWriter(self)
+
+    def as_array(self, dtype: Any, offset: int = 0, shape: Any = None) -> Any:
+        """A zero-copy ``numpy.ndarray`` over the mapping (needs numpy).
+
+        Read-only on read-only mappings. The array holds an export, so the
+        mapping cannot be closed or resized while it lives.
+
+        >>> a = m.as_array("<u8")
+        >>> a[0] = 7
+        """
+        import numpy as np
+
+        dt = np.dtype(dtype)
+        total = len(self)
+        if shape is None:
+            count = (total - offset) // dt.itemsize if 0 <= offset <= total else 0
+            nbytes = count * dt.itemsize
+        else:
+            shape = (shape,) if isinstance(shape, int) else tuple(shape)
+            nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+        writable = self._access != 0
+        view = (self.as_slice_mut if writable else self.as_slice)(offset, nbytes)
+        arr = np.frombuffer(view, dtype=dt)
+        return arr if shape is None else arr.reshape(shape)
+
+    def as_mut_slice(self, offset: int, length: int) -> memoryview:
+        """Alias of :meth:`as_slice_mut`.
+
+        >>> m.as_mut_slice(0, 1)[0] = 1
+        """
+        return self.as_slice_mut(offset, length)

@@ -1,0 +1,86 @@
+"""The exception hierarchy of mmap_io.
+
+Every error the library raises on purpose is an :class:`MmapIoError`; each
+subclass is also the builtin a Python user would catch::
+
+    >>> import mmap_io
+    >>> issubclass(mmap_io.OutOfBoundsError, IndexError)
+    True
+
+Operating-system failures raise a class that is both an ``MmapIoError`` and
+the matching builtin ``OSError`` subclass (``FileNotFoundError``, ...), with
+``errno``, ``strerror`` and ``filename`` set. The classes are created by the
+native core; this module re-exports them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ._core import (
+    AdviceFailedError,
+    BusyError,
+    FileTruncatedError,
+    FlushFailedError,
+    InvalidModeError,
+    LockFailedError,
+    MappingClosedError,
+    MisalignedError,
+    MmapIoError,
+    OutOfBoundsError,
+    ResizeFailedError,
+    UnlockFailedError,
+    WatchFailedError,
+    os_error,
+)
+
+__all__ = [
+    "AdviceFailedError",
+    "BusyError",
+    "FileTruncatedError",
+    "FlushFailedError",
+    "InvalidModeError",
+    "LockFailedError",
+    "MappingClosedError",
+    "MisalignedError",
+    "MmapIoError",
+    "OutOfBoundsError",
+    "ResizeFailedError",
+    "UnlockFailedError",
+    "WatchFailedError",
+    "from_oserror",
+    "os_error",
+    "out_of_bounds",
+]
+
+
+def from_oserror(exc: OSError, path: Any = None, context: str | None = None) -> MmapIoError:
+    """Translate a builtin ``OSError`` into mmap_io's class for its errno.
+
+    >>> e = from_oserror(FileNotFoundError(2, "No such file"), "/nope")
+    >>> isinstance(e, FileNotFoundError) and isinstance(e, MmapIoError)
+    True
+    """
+    filename = exc.filename if path is None else path
+    if isinstance(filename, (bytes, os.PathLike)):
+        filename = os.fsdecode(filename)
+    if exc.errno is None:
+        err = MmapIoError(f"{context + ': ' if context else ''}{exc}")
+        err.__cause__ = exc
+        return err
+    return os_error(exc.errno, filename, context)
+
+
+def out_of_bounds(offset: int, length: int, total: int, path: Any = None) -> OutOfBoundsError:
+    """Build an :class:`OutOfBoundsError` carrying ``offset``, ``length``, ``total``.
+
+    >>> out_of_bounds(10, 5, 12).total
+    12
+    """
+    where = f" of {str(path)!r}" if path is not None else ""
+    exc = OutOfBoundsError(
+        f"range offset={offset} length={length} is outside the mapping{where} (length {total})"
+    )
+    exc.offset, exc.length, exc.total = offset, length, total
+    return exc

@@ -1,0 +1,469 @@
+"""MemoryMappedFile: a file mapped read-only, read-write or copy-on-write."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import _core
+from ._base import MappingBase
+from .enums import MmapMode, TouchHint
+from .errors import MmapIoError, ResizeFailedError, from_oserror, os_error
+from .flush import FlushPolicy, check_policy
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["MemoryMappedFile", "MmapBuilder", "PathLike"]
+
+PathLike = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def _fspath(path: object) -> str:
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be str, bytes or os.PathLike, not {type(path).__name__}")
+    return os.fsdecode(path)
+
+
+def check_size(size: object, what: str = "size") -> int:
+    """Validate a mapping size: an int in 1 .. 128 TiB, else ResizeFailedError."""
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise TypeError(f"{what} must be an int, not {type(size).__name__}")
+    if not 0 < size <= _core.MAX_SIZE:
+        raise ResizeFailedError(
+            f"{what} {size} is invalid: it must be between 1 and {_core.MAX_SIZE} bytes"
+        )
+    return size
+
+
+def _open(path: str, flags: int, context: str) -> int:
+    try:
+        return os.open(path, flags | _O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise from_oserror(exc, path, context) from None
+
+
+def _check_options(
+    flush_policy: object, touch_hint: object, huge_pages: object
+) -> tuple[FlushPolicy, TouchHint, bool]:
+    policy = check_policy(flush_policy)
+    if not isinstance(touch_hint, TouchHint):
+        raise TypeError(f"touch_hint must be a TouchHint, not {type(touch_hint).__name__}")
+    if not isinstance(huge_pages, bool):
+        raise TypeError(f"huge_pages must be a bool, not {type(huge_pages).__name__}")
+    return policy, touch_hint, huge_pages
+
+
+class MemoryMappedFile(MappingBase):
+    """A memory-mapped file with bounds-checked, zero-copy access.
+
+    Make one with a classmethod (``create_rw``, ``open_ro``, ``open_rw``,
+    ``open_cow``, ``open_or_create``, ``from_file``) or :meth:`builder`::
+
+        >>> with MemoryMappedFile.create_rw("data.bin", 4096) as m:
+        ...     m.update_region(0, b"hello")
+        ...     m.flush()
+        ...     bytes(m.as_slice(0, 5))
+        b'hello'
+
+    Every constructor takes the keyword-only options
+    ``flush_policy=FlushPolicy.NEVER``, ``touch_hint=TouchHint.NEVER`` and
+    ``huge_pages=False``.
+    """
+
+    __slots__ = ("_flusher", "_huge_pages", "_mode", "_path_obj", "_policy", "_touch_hint")
+
+    _mode: MmapMode
+    _policy: FlushPolicy
+    _touch_hint: TouchHint
+    _huge_pages: bool
+    _path_obj: Path | None
+    _flusher: Any
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise TypeError(
+            "use MemoryMappedFile.create_rw(), open_ro(), open_rw(), open_cow(), "
+            "open_or_create(), from_file() or builder() to make a mapping"
+        )
+
+    # -- construction -----------------------------------------------------
+
+    @classmethod
+    def _from_fd(
+        cls,
+        fd: int,
+        mode: MmapMode,
+        path: str | None,
+        flush_policy: object,
+        touch_hint: object,
+        huge_pages: object,
+    ) -> Self:
+        policy, hint, huge = _check_options(flush_policy, touch_hint, huge_pages)
+        if not isinstance(mode, MmapMode):
+            raise TypeError(f"mode must be an MmapMode, not {type(mode).__name__}")
+        try:
+            st = os.fstat(fd)
+        except OSError as exc:
+            raise from_oserror(exc, path, "cannot stat") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise os_error(21, path, "cannot map a directory")  # EISDIR
+        size = st.st_size
+        if size == 0 and mode is not MmapMode.READ_ONLY:
+            raise ResizeFailedError(
+                f"cannot map the empty file {path!r} {mode.name.lower().replace('_', '-')}; "
+                "give it a size first (create_rw, open_or_create or resize)"
+            )
+        self = cls.__new__(cls)
+        _core.Mapping.__init__(
+            self,
+            fd,
+            size,
+            mode._access,
+            path=path,
+            populate=hint is TouchHint.EAGER,
+            huge_pages=huge,
+        )
+        self._mode = mode
+        self._path_obj = Path(path) if path is not None else None
+        self._touch_hint = hint
+        self._huge_pages = huge
+        self._flusher = None
+        self._apply_policy(policy)
+        return self
+
+    def _apply_policy(self, policy: FlushPolicy) -> None:
+        from .flush import _MILLIS, start_flusher
+
+        self._policy = policy
+        self._set_flush_policy(policy._kind, policy._n)
+        if policy._kind == _MILLIS and self._mode is MmapMode.READ_WRITE:
+            self._flusher = start_flusher(self, policy._n)
+
+    @classmethod
+    def _open_path(
+        cls, path: PathLike, mode: MmapMode, flags: int, context: str, **opts: Any
+    ) -> Self:
+        p = _fspath(path)
+        fd = _open(p, flags, context)
+        try:
+            return cls._from_fd(fd, mode, p, **_opts(opts))
+        finally:
+            os.close(fd)
+
+    @classmethod
+    def create_rw(cls, path: PathLike, size: int, **opts: Any) -> Self:
+        """Create (or truncate) ``path`` to ``size`` zero bytes and map it read-write.
+
+        ``size`` must be 1 .. 128 TiB (else :class:`ResizeFailedError`, and no
+        file is created).
+
+        >>> m = MemoryMappedFile.create_rw("log.bin", 1 << 20)
+        >>> len(m)
+        1048576
+        """
+        size = check_size(size)
+        p = _fspath(path)
+        options = _opts(opts)
+        existed = os.path.lexists(p)
+        fd = _open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC, "cannot create")
+        try:
+            try:
+                os.ftruncate(fd, size)
+            except OSError as exc:
+                raise from_oserror(exc, p, "cannot size") from None
+            return cls._from_fd(fd, MmapMode.READ_WRITE, p, **options)
+        except BaseException:
+            if not existed:
+                _unlink_quietly(p)
+            raise
+        finally:
+            os.close(fd)
+
+    @classmethod
+    def open_ro(cls, path: PathLike, **opts: Any) -> Self:
+        """Map an existing file read-only; an empty file gives an empty mapping.
+
+        >>> m = MemoryMappedFile.open_ro("data.bin")
+        >>> m.read_bytes(0, 5)
+        b'hello'
+        """
+        return cls._open_path(path, MmapMode.READ_ONLY, os.O_RDONLY, "cannot open", **opts)
+
+    @classmethod
+    def open_rw(cls, path: PathLike, **opts: Any) -> Self:
+        """Map an existing, non-empty file read-write.
+
+        >>> with MemoryMappedFile.open_rw("data.bin") as m:
+        ...     m.update_region(0, b"HELLO")
+        """
+        return cls._open_path(path, MmapMode.READ_WRITE, os.O_RDWR, "cannot open", **opts)
+
+    @classmethod
+    def open_cow(cls, path: PathLike, **opts: Any) -> Self:
+        """Map an existing file copy-on-write: writes stay private to this mapping.
+
+        >>> with MemoryMappedFile.open_cow("data.bin") as m:
+        ...     m.update_region(0, b"scratch")   # the file is unchanged
+        """
+        return cls._open_path(path, MmapMode.COPY_ON_WRITE, os.O_RDONLY, "cannot open", **opts)
+
+    @classmethod
+    def open_or_create(cls, path: PathLike, default_size: int, **opts: Any) -> Self:
+        """Open ``path`` read-write, creating it at ``default_size`` if missing.
+
+        An existing empty file is grown to ``default_size`` too.
+
+        >>> m = MemoryMappedFile.open_or_create("state.bin", 4096)
+        """
+        size = check_size(default_size, "default_size")
+        p = _fspath(path)
+        options = _opts(opts)
+        existed = os.path.lexists(p)
+        fd = _open(p, os.O_RDWR | os.O_CREAT, "cannot open or create")
+        try:
+            if os.fstat(fd).st_size == 0 and not stat.S_ISDIR(os.fstat(fd).st_mode):
+                os.ftruncate(fd, size)
+            return cls._from_fd(fd, MmapMode.READ_WRITE, p, **options)
+        except OSError as exc:
+            if not existed:
+                _unlink_quietly(p)
+            if isinstance(exc, MmapIoError):
+                raise
+            raise from_oserror(exc, p, "cannot size") from None
+        except BaseException:
+            if not existed:
+                _unlink_quietly(p)
+            raise
+        finally:
+            os.close(fd)
+
+    @classmethod
+    def from_file(
+        cls, file: Any, mode: MmapMode, path: PathLike | None = None, **opts: Any
+    ) -> Self:
+        """Map an already-open file: an int fd or an object with ``fileno()``.
+
+        The mapping keeps its own duplicate of the descriptor, so the file
+        object may be closed afterwards. ``path`` defaults to the file
+        object's ``name`` when that is a path.
+
+        >>> with open("data.bin", "r+b") as f:
+        ...     m = MemoryMappedFile.from_file(f, MmapMode.READ_WRITE)
+        >>> m.path.name
+        'data.bin'
+        """
+        if isinstance(file, bool):
+            raise TypeError("file must be an int descriptor or have fileno(), not bool")
+        if isinstance(file, int):
+            fd = file
+        elif hasattr(file, "fileno"):
+            fd = file.fileno()
+        else:
+            raise TypeError(
+                f"file must be an int descriptor or have fileno(), not {type(file).__name__}"
+            )
+        if path is None:
+            name = getattr(file, "name", None)
+            p = os.fsdecode(name) if isinstance(name, (str, bytes)) else None
+        else:
+            p = _fspath(path)
+        return cls._from_fd(fd, mode, p, **_opts(opts))
+
+    @classmethod
+    def builder(cls, path: PathLike) -> MmapBuilder:
+        """A fluent :class:`MmapBuilder` for ``path`` (default mode READ_WRITE).
+
+        >>> m = (MemoryMappedFile.builder("f.bin").size(1 << 20)
+        ...      .flush_policy(FlushPolicy.every_bytes(1 << 16)).create())
+        """
+        return MmapBuilder(path, cls)
+
+    # -- accessors --------------------------------------------------------
+
+    @property
+    def path(self) -> Path | None:
+        """The mapped file's path as a :class:`pathlib.Path` (None if unknown)."""
+        return self._path_obj
+
+    @property
+    def mode(self) -> MmapMode:
+        """The :class:`MmapMode` the file was mapped with."""
+        return self._mode
+
+    @property
+    def flush_policy(self) -> FlushPolicy:
+        """The :class:`FlushPolicy` in force."""
+        return self._policy
+
+    def __repr__(self) -> str:
+        path = str(self._path_obj) if self._path_obj is not None else None
+        state = "closed" if self.closed else f"len={len(self)}"
+        return f"<{type(self).__name__} path={path!r} mode={self._mode.name} {state}>"
+
+    def unmap(self) -> io.FileIO:
+        """Close the mapping and return an open ``io.FileIO`` for the same file.
+
+        Raises :class:`BusyError` (and stays mapped) while views are alive.
+
+        >>> f = m.unmap(); f.read(5)
+        b'hello'
+        """
+        fd = os.dup(self.fileno())
+        try:
+            self.close()
+        except BaseException:
+            os.close(fd)
+            raise
+        os.lseek(fd, 0, os.SEEK_SET)
+        f = io.FileIO(fd, "r+b" if self._mode is MmapMode.READ_WRITE else "rb", closefd=True)
+        if self._path_obj is not None:
+            f.name = str(self._path_obj)  # type: ignore[misc]
+        return f
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self._mode is MmapMode.COPY_ON_WRITE:
+            raise TypeError("a copy-on-write mapping cannot be pickled: its changes are private")
+        if self._path_obj is None:
+            raise TypeError("a mapping without a path cannot be pickled")
+        return (
+            _reopen,
+            (
+                type(self),
+                str(self._path_obj),
+                self._mode,
+                self._policy,
+                self._touch_hint,
+                self._huge_pages,
+            ),
+        )
+
+
+def _reopen(
+    cls: type[MemoryMappedFile],
+    path: str,
+    mode: MmapMode,
+    policy: FlushPolicy,
+    hint: TouchHint,
+    huge: bool,
+) -> MemoryMappedFile:
+    flags = os.O_RDWR if mode is MmapMode.READ_WRITE else os.O_RDONLY
+    return cls._open_path(
+        path, mode, flags, "cannot reopen", flush_policy=policy, touch_hint=hint, huge_pages=huge
+    )
+
+
+_OPTION_NAMES = ("flush_policy", "touch_hint", "huge_pages")
+
+
+def _opts(opts: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(opts) - set(_OPTION_NAMES)
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    return {
+        "flush_policy": opts.get("flush_policy", FlushPolicy.NEVER),
+        "touch_hint": opts.get("touch_hint", TouchHint.NEVER),
+        "huge_pages": opts.get("huge_pages", False),
+    }
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+class MmapBuilder:
+    """Fluent construction of a :class:`MemoryMappedFile`.
+
+    >>> m = (MemoryMappedFile.builder("f.bin").mode(MmapMode.READ_WRITE)
+    ...      .size(1 << 20).touch_hint(TouchHint.EAGER).create())
+    """
+
+    __slots__ = ("_cls", "_flush_policy", "_huge_pages", "_mode", "_path", "_size", "_touch_hint")
+
+    def __init__(self, path: PathLike, cls: type[MemoryMappedFile] = MemoryMappedFile) -> None:
+        _fspath(path)
+        self._path = path
+        self._cls = cls
+        self._mode = MmapMode.READ_WRITE
+        self._size: int | None = None
+        self._flush_policy = FlushPolicy.NEVER
+        self._touch_hint = TouchHint.NEVER
+        self._huge_pages = False
+
+    def mode(self, mode: MmapMode) -> MmapBuilder:
+        """Set the mode (default ``READ_WRITE``)."""
+        if not isinstance(mode, MmapMode):
+            raise TypeError(f"mode must be an MmapMode, not {type(mode).__name__}")
+        self._mode = mode
+        return self
+
+    def size(self, size: int) -> MmapBuilder:
+        """Set the size used by :meth:`create` and :meth:`open_or_create`."""
+        self._size = check_size(size)
+        return self
+
+    def flush_policy(self, policy: FlushPolicy) -> MmapBuilder:
+        """Set the :class:`FlushPolicy`."""
+        self._flush_policy = check_policy(policy)
+        return self
+
+    def touch_hint(self, hint: TouchHint) -> MmapBuilder:
+        """Set the :class:`TouchHint`."""
+        _check_options(self._flush_policy, hint, self._huge_pages)
+        self._touch_hint = hint
+        return self
+
+    def huge_pages(self, enabled: bool = True) -> MmapBuilder:
+        """Ask for huge pages (never an error when unavailable)."""
+        _check_options(self._flush_policy, self._touch_hint, enabled)
+        self._huge_pages = enabled
+        return self
+
+    def _opts(self) -> dict[str, Any]:
+        return {
+            "flush_policy": self._flush_policy,
+            "touch_hint": self._touch_hint,
+            "huge_pages": self._huge_pages,
+        }
+
+    def create(self) -> MemoryMappedFile:
+        """Create the file at the configured size (``ValueError`` without ``.size()``).
+
+        Only ``READ_WRITE`` can create.
+        """
+        if self._size is None:
+            raise ValueError("builder.create() needs .size(n) first")
+        if self._mode is not MmapMode.READ_WRITE:
+            raise ValueError(f"create() needs mode READ_WRITE, not {self._mode.name}")
+        return self._cls.create_rw(self._path, self._size, **self._opts())
+
+    def open(self) -> MemoryMappedFile:
+        """Open the existing file in the configured mode."""
+        c = self._cls
+        opener = {
+            MmapMode.READ_ONLY: c.open_ro,
+            MmapMode.READ_WRITE: c.open_rw,
+            MmapMode.COPY_ON_WRITE: c.open_cow,
+        }[self._mode]
+        return opener(self._path, **self._opts())
+
+    def open_or_create(self) -> MemoryMappedFile:
+        """Open read-write, creating the file at ``.size(n)`` if it is missing."""
+        if self._mode is not MmapMode.READ_WRITE:
+            raise ValueError(f"open_or_create() needs mode READ_WRITE, not {self._mode.name}")
+        if self._size is None:
+            raise ValueError("builder.open_or_create() needs .size(n) first")
+        return self._cls.open_or_create(self._path, self._size, **self._opts())
+
+    def __repr__(self) -> str:
+        return (
+            f"MmapBuilder({self._path!r}, mode={self._mode.name}, size={self._size}, "
+            f"flush_policy={self._flush_policy!r})"
+        )

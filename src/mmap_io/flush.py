@@ -1,0 +1,138 @@
+"""Flush policies: when writes made through the library become durable."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Final
+
+__all__ = ["FlushPolicy"]
+
+# Kinds understood by the native core (_core.Mapping._set_flush_policy).
+_NEVER: Final = 0
+_ALWAYS: Final = 1
+_BYTES: Final = 2
+_WRITES: Final = 3
+_MILLIS: Final = 4
+_NAMES: Final = {_BYTES: "every_bytes", _WRITES: "every_writes", _MILLIS: "every_millis"}
+
+
+class FlushPolicy:
+    """An immutable flush policy.
+
+    ``NEVER`` (the default; ``MANUAL`` is the same value) flushes only when
+    you call ``flush()``. ``ALWAYS`` flushes after every ``update_region``.
+    ``every_bytes(n)`` flushes once ``n`` bytes were written since the last
+    flush, ``every_writes(n)`` after ``n`` writes, and ``every_millis(ms)``
+    runs a background thread that flushes dirty data every ``ms``.
+
+    >>> FlushPolicy.every_bytes(4096)
+    FlushPolicy.every_bytes(4096)
+    >>> FlushPolicy.MANUAL == FlushPolicy.NEVER
+    True
+    """
+
+    __slots__ = ("_kind", "_n")
+
+    NEVER: ClassVar[FlushPolicy]
+    MANUAL: ClassVar[FlushPolicy]
+    ALWAYS: ClassVar[FlushPolicy]
+
+    _kind: int
+    _n: int
+
+    def __init__(self, kind: int, n: int = 0) -> None:
+        object.__setattr__(self, "_kind", kind)
+        object.__setattr__(self, "_n", n)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("FlushPolicy is immutable")
+
+    @staticmethod
+    def _checked(n: object, what: str) -> int:
+        if not isinstance(n, int) or isinstance(n, bool):
+            raise TypeError(f"{what} must be an int, not {type(n).__name__}")
+        if n <= 0:
+            raise ValueError(f"{what} must be positive, got {n}")
+        return n
+
+    @classmethod
+    def every_bytes(cls, n: int) -> FlushPolicy:
+        """Flush once at least ``n`` bytes were written since the last flush.
+
+        >>> FlushPolicy.every_bytes(1 << 20).threshold
+        1048576
+        """
+        return cls(_BYTES, cls._checked(n, "n"))
+
+    @classmethod
+    def every_writes(cls, n: int) -> FlushPolicy:
+        """Flush after every ``n`` ``update_region`` calls.
+
+        >>> FlushPolicy.every_writes(10)
+        FlushPolicy.every_writes(10)
+        """
+        return cls(_WRITES, cls._checked(n, "n"))
+
+    @classmethod
+    def every_millis(cls, ms: int) -> FlushPolicy:
+        """Flush dirty data from a background thread every ``ms`` milliseconds.
+
+        >>> FlushPolicy.every_millis(50).threshold
+        50
+        """
+        return cls(_MILLIS, cls._checked(ms, "ms"))
+
+    @property
+    def kind(self) -> str:
+        """``"never"``, ``"always"``, ``"every_bytes"``, ``"every_writes"``
+        or ``"every_millis"``.
+
+        >>> FlushPolicy.ALWAYS.kind
+        'always'
+        """
+        return {_NEVER: "never", _ALWAYS: "always"}.get(self._kind) or _NAMES[self._kind]
+
+    @property
+    def threshold(self) -> int | None:
+        """The ``n``/``ms`` of the ``every_*`` policies, else ``None``.
+
+        >>> FlushPolicy.NEVER.threshold is None
+        True
+        """
+        return self._n if self._kind in _NAMES else None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FlushPolicy):
+            return NotImplemented
+        return (self._kind, self._n) == (other._kind, other._n)
+
+    def __hash__(self) -> int:
+        return hash((FlushPolicy, self._kind, self._n))
+
+    def __repr__(self) -> str:
+        if self._kind == _NEVER:
+            return "FlushPolicy.NEVER"
+        if self._kind == _ALWAYS:
+            return "FlushPolicy.ALWAYS"
+        return f"FlushPolicy.{_NAMES[self._kind]}({self._n})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (FlushPolicy, (self._kind, self._n))
+
+
+FlushPolicy.NEVER = FlushPolicy(_NEVER)
+FlushPolicy.MANUAL = FlushPolicy.NEVER
+FlushPolicy.ALWAYS = FlushPolicy(_ALWAYS)
+
+
+def check_policy(policy: object) -> FlushPolicy:
+    """Return ``policy`` if it is a :class:`FlushPolicy`, else raise TypeError."""
+    if not isinstance(policy, FlushPolicy):
+        raise TypeError(f"flush_policy must be a FlushPolicy, not {type(policy).__name__}")
+    return policy
+
+
+def start_flusher(m: object, period_ms: int) -> object:
+    """Start the every_millis background flusher for mapping ``m``."""
+    from ._flusher import Flusher
+
+    return Flusher.start(m, period_ms)

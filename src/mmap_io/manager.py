@@ -1,0 +1,113 @@
+"""Manager functions: one call for the common whole-file operations."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import TYPE_CHECKING
+
+from ._base import MappingBase
+from .enums import MmapMode
+from .errors import from_oserror
+from .file import MemoryMappedFile, PathLike
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+__all__ = [
+    "align_up",
+    "copy_mmap",
+    "create_mmap",
+    "delete_mmap",
+    "flush",
+    "load_mmap",
+    "update_region",
+    "write_mmap",
+]
+
+
+def create_mmap(path: PathLike, size: int) -> MemoryMappedFile:
+    """Create ``path`` with ``size`` zero bytes and map it read-write (= ``create_rw``).
+
+    >>> m = create_mmap("new.bin", 4096)
+    """
+    return MemoryMappedFile.create_rw(path, size)
+
+
+def load_mmap(path: PathLike, mode: MmapMode) -> MemoryMappedFile:
+    """Map an existing file in ``mode``.
+
+    >>> m = load_mmap("new.bin", MmapMode.READ_ONLY)
+    """
+    if not isinstance(mode, MmapMode):
+        raise TypeError(f"mode must be an MmapMode, not {type(mode).__name__}")
+    opener = {
+        MmapMode.READ_ONLY: MemoryMappedFile.open_ro,
+        MmapMode.READ_WRITE: MemoryMappedFile.open_rw,
+        MmapMode.COPY_ON_WRITE: MemoryMappedFile.open_cow,
+    }[mode]
+    return opener(path)
+
+
+def write_mmap(path: PathLike, offset: int, data: Buffer) -> None:
+    """Open ``path`` read-write, write ``data`` at ``offset``, flush and close.
+
+    >>> write_mmap("new.bin", 0, b"hello")
+    """
+    with MemoryMappedFile.open_rw(path) as m:
+        m.update_region(offset, data)
+        m.flush()
+
+
+def update_region(m: MappingBase, offset: int, data: Buffer) -> None:
+    """``m.update_region(offset, data)``.
+
+    >>> update_region(m, 0, b"hi")
+    """
+    m.update_region(offset, data)
+
+
+def flush(m: MemoryMappedFile) -> None:
+    """``m.flush()``.
+
+    >>> flush(m)
+    """
+    m.flush()
+
+
+def copy_mmap(src: PathLike, dst: PathLike) -> None:
+    """Copy the file ``src`` to ``dst`` (kernel-side copy where available).
+
+    >>> copy_mmap("new.bin", "copy.bin")
+    """
+    try:
+        shutil.copyfile(src, dst)
+    except OSError as exc:
+        raise from_oserror(exc, None, "cannot copy") from None
+
+
+def delete_mmap(path: PathLike) -> None:
+    """Delete the file ``path``.
+
+    >>> delete_mmap("copy.bin")
+    """
+    try:
+        os.remove(path)
+    except OSError as exc:
+        raise from_oserror(exc, None, "cannot delete") from None
+
+
+def align_up(value: int, alignment: int) -> int:
+    """Round ``value`` up to a multiple of ``alignment``.
+
+    >>> align_up(5000, 4096)
+    8192
+    """
+    for name, v in (("value", value), ("alignment", alignment)):
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise TypeError(f"{name} must be an int, not {type(v).__name__}")
+    if alignment <= 0:
+        raise ValueError(f"alignment must be positive, got {alignment}")
+    if value < 0:
+        raise ValueError(f"value must be non-negative, got {value}")
+    return -(-value // alignment) * alignment

@@ -1,0 +1,159 @@
+"""File-like streams over a mapping: MmapReader and MmapWriter.
+
+Both are seekable ``io.RawIOBase`` objects that hold the mapping (not a
+buffer), so they never block ``close()``; used after the mapping closed they
+raise :class:`MappingClosedError`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import TYPE_CHECKING
+
+from .errors import out_of_bounds
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+    from ._base import MappingBase
+
+__all__ = ["MmapReader", "MmapWriter"]
+
+_LINE_CHUNK = 8192
+
+
+class _MmapStream(io.RawIOBase):
+    def __init__(self, m: MappingBase) -> None:
+        super().__init__()
+        len(m)  # closed check
+        self._m = m
+        self._pos = 0
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        self._checkClosed()  # type: ignore[attr-defined]
+        if whence == os.SEEK_SET:
+            pos = offset
+        elif whence == os.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == os.SEEK_END:
+            pos = len(self._m) + offset
+        else:
+            raise ValueError(f"invalid whence ({whence}, should be 0, 1 or 2)")
+        if pos < 0:
+            raise ValueError(f"negative seek position {pos}")
+        self._pos = pos
+        return pos
+
+    def tell(self) -> int:
+        self._checkClosed()  # type: ignore[attr-defined]
+        return self._pos
+
+    @property
+    def position(self) -> int:
+        """The current offset into the mapping."""
+        return self._pos
+
+    def set_position(self, pos: int) -> None:
+        """Move to ``pos`` (same as ``seek(pos)``)."""
+        self.seek(pos)
+
+    @property
+    def mapping(self) -> MappingBase:
+        """The mapping this stream reads or writes."""
+        return self._m
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} position={self._pos} of {self._m!r}>"
+
+
+class MmapReader(_MmapStream):
+    """A readable, seekable stream over a mapping (from ``m.reader()``).
+
+    >>> r = m.reader()
+    >>> r.read(5)
+    b'hello'
+    >>> r.seek(0); r.readline()
+    0
+    b'hello world\\n'
+    """
+
+    def readable(self) -> bool:
+        return True
+
+    def _remaining(self) -> int:
+        return max(0, len(self._m) - self._pos)
+
+    def readinto(self, b: Buffer) -> int:
+        self._checkClosed()  # type: ignore[attr-defined]
+        view = memoryview(b).cast("B")
+        n = min(view.nbytes, self._remaining())
+        if n:
+            self._m.read_into(self._pos, view[:n])
+            self._pos += n
+        return n
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._checkClosed()  # type: ignore[attr-defined]
+        remaining = self._remaining()
+        n = remaining if size is None or size < 0 else min(size, remaining)
+        data = self._m.read_bytes(self._pos, n) if n else b""
+        self._pos += n
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        self._checkClosed()  # type: ignore[attr-defined]
+        limit = self._remaining()
+        if size is not None and size >= 0:
+            limit = min(limit, size)
+        parts = []
+        got = 0
+        while got < limit:
+            chunk = self._m.read_bytes(self._pos + got, min(_LINE_CHUNK, limit - got))
+            nl = chunk.find(b"\n")
+            if nl >= 0:
+                parts.append(chunk[: nl + 1])
+                got += nl + 1
+                break
+            parts.append(chunk)
+            got += len(chunk)
+        self._pos += got
+        return b"".join(parts)
+
+
+class MmapWriter(_MmapStream):
+    """A writable, seekable stream over a read-write mapping (``m.writer()``).
+
+    Writes go through ``update_region`` (they count toward the flush policy);
+    writing past the end of the mapping raises :class:`OutOfBoundsError`.
+
+    >>> w = m.writer()
+    >>> w.write(b"hello")
+    5
+    """
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Buffer) -> int:
+        self._checkClosed()  # type: ignore[attr-defined]
+        n = memoryview(b).nbytes
+        total = len(self._m)
+        if n > total - self._pos:
+            raise out_of_bounds(self._pos, n, total, self._m.path)
+        self._m.update_region(self._pos, b)
+        self._pos += n
+        return n
+
+    def flush(self) -> None:
+        """Flush the mapping (``m.flush()``); a no-op once closed."""
+        if not self.closed and not self._m.closed:
+            flush = getattr(self._m, "flush", None)
+            if flush is not None:
+                flush()
