@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
@@ -322,7 +323,7 @@ class MemoryMappedFile(MappingBase):
         os.lseek(fd, 0, os.SEEK_SET)
         f = io.FileIO(fd, "r+b" if self._mode is MmapMode.READ_WRITE else "rb", closefd=True)
         if self._path_obj is not None:
-            f.name = str(self._path_obj)  # type: ignore[misc]
+            f.name = str(self._path_obj)
         return f
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -372,10 +373,8 @@ def _opts(opts: dict[str, Any]) -> dict[str, Any]:
 
 
 def _unlink_quietly(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass
 
 
 class MmapBuilder:

@@ -34,7 +34,7 @@ class _MmapStream(io.RawIOBase):
         return True
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        self._checkClosed()  # type: ignore[attr-defined]
+        self._checkClosed()
         if whence == os.SEEK_SET:
             pos = offset
         elif whence == os.SEEK_CUR:
@@ -49,7 +49,7 @@ class _MmapStream(io.RawIOBase):
         return pos
 
     def tell(self) -> int:
-        self._checkClosed()  # type: ignore[attr-defined]
+        self._checkClosed()
         return self._pos
 
     @property
@@ -88,7 +88,7 @@ class MmapReader(_MmapStream):
         return max(0, len(self._m) - self._pos)
 
     def readinto(self, b: Buffer) -> int:
-        self._checkClosed()  # type: ignore[attr-defined]
+        self._checkClosed()
         view = memoryview(b).cast("B")
         n = min(view.nbytes, self._remaining())
         if n:
@@ -97,7 +97,7 @@ class MmapReader(_MmapStream):
         return n
 
     def read(self, size: int | None = -1) -> bytes:
-        self._checkClosed()  # type: ignore[attr-defined]
+        self._checkClosed()
         remaining = self._remaining()
         n = remaining if size is None or size < 0 else min(size, remaining)
         data = self._m.read_bytes(self._pos, n) if n else b""
@@ -108,7 +108,7 @@ class MmapReader(_MmapStream):
         return self.read(-1)
 
     def readline(self, size: int | None = -1) -> bytes:
-        self._checkClosed()  # type: ignore[attr-defined]
+        self._checkClosed()
         limit = self._remaining()
         if size is not None and size >= 0:
             limit = min(limit, size)
@@ -142,7 +142,7 @@ class MmapWriter(_MmapStream):
         return True
 
     def write(self, b: Buffer) -> int:
-        self._checkClosed()  # type: ignore[attr-defined]
+        self._checkClosed()
         n = memoryview(b).nbytes
         total = len(self._m)
         if n > total - self._pos:

@@ -1,0 +1,27 @@
+"""Shared fixtures: files in pytest's tmp_path (removed with it)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def make_file(tmp_path: Path) -> Callable[..., Path]:
+    """``make_file(data=b"", name="data.bin")`` writes a file and returns its path."""
+
+    def make(data: bytes = b"", name: str = "data.bin") -> Path:
+        path = tmp_path / name
+        path.write_bytes(data)
+        return path
+
+    return make
+
+
+@pytest.fixture
+def data_file(make_file: Callable[..., Path]) -> Path:
+    """A 64 KiB file of random bytes."""
+    return make_file(os.urandom(64 * 1024))
