@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _core
 from .errors import MappingClosedError
-from .iteration import ChunksMut, check_chunk_size, iter_chunks, iter_chunks_owned
+from .iteration import ChunksMut, check_chunk_size, iter_chunks_owned, iter_views
 from .segments import Segment, SegmentMut
 from .streams import MmapReader, MmapWriter
 
@@ -54,6 +54,10 @@ class MappingBase(_core.Mapping):
     def chunks(self, size: int) -> Iterator[memoryview]:
         """Zero-copy read-only views of ``size`` bytes (the last may be shorter).
 
+        Each view is released when the iteration moves on (like a borrow):
+        use it inside the loop, or copy it (``bytes(view)``, or
+        :meth:`chunks_owned`) to keep the data.
+
         >>> import zlib
         >>> crc = 0
         >>> for view in m.chunks(1 << 16):
@@ -61,7 +65,7 @@ class MappingBase(_core.Mapping):
         """
         check_chunk_size(size)
         len(self)
-        return iter_chunks(self, size)
+        return iter_views(self, size, self.as_slice)
 
     def pages(self) -> Iterator[memoryview]:
         """``chunks(page_size())``.

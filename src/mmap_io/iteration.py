@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
-
-from ._core import page_size
 
 if TYPE_CHECKING:
     from ._base import MappingBase
 
-__all__ = ["ChunksMut", "iter_chunks", "iter_chunks_owned"]
+__all__ = ["ChunksMut", "iter_chunks_owned", "iter_views"]
 
 
 def check_chunk_size(size: object) -> int:
@@ -21,12 +20,29 @@ def check_chunk_size(size: object) -> int:
     return size
 
 
-def iter_chunks(m: MappingBase, size: int) -> Iterator[memoryview]:
-    """Read-only views of ``size`` bytes; the last may be shorter."""
+def _release(view: memoryview) -> None:
+    # A buffer derived from the view (say a numpy array) keeps its own
+    # export alive and still blocks close(); the view itself goes.
+    with contextlib.suppress(BufferError):
+        view.release()
+
+
+def iter_views(
+    m: MappingBase, size: int, make: Callable[[int, int], memoryview]
+) -> Iterator[memoryview]:
+    """Views of ``size`` bytes, each released when the iteration moves on.
+
+    Releasing them is what lets ``for v in m.chunks(n): ...`` inside a
+    ``with`` block close cleanly: the loop variable would otherwise keep the
+    last view (and the mapping's export) alive.
+    """
     total = len(m)
-    view = m.as_slice
     for off in range(0, total, size):
-        yield view(off, min(size, total - off))
+        view = make(off, min(size, total - off))
+        try:
+            yield view
+        finally:
+            _release(view)
 
 
 def iter_chunks_owned(m: MappingBase, size: int) -> Iterator[bytes]:
@@ -56,10 +72,7 @@ class ChunksMut:
         return -(-len(self._m) // self._size)
 
     def __iter__(self) -> Iterator[memoryview]:
-        m, size = self._m, self._size
-        total = len(m)
-        for off in range(0, total, size):
-            yield m.as_slice_mut(off, min(size, total - off))
+        return iter_views(self._m, self._size, self._m.as_slice_mut)
 
     def for_each_mut(self, fn: Callable[[int, memoryview], object]) -> None:
         """Call ``fn(offset, view)`` for every chunk, in order.
@@ -73,12 +86,11 @@ class ChunksMut:
         m, size = self._m, self._size
         total = len(m)
         for off in range(0, total, size):
-            with m.as_slice_mut(off, min(size, total - off)) as view:
+            view = m.as_slice_mut(off, min(size, total - off))
+            try:
                 fn(off, view)
+            finally:
+                _release(view)
 
     def __repr__(self) -> str:
         return f"<ChunksMut size={self._size} of {self._m!r}>"
-
-
-def default_page_chunk() -> int:
-    return page_size()
