@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import stat
@@ -22,7 +23,8 @@ __all__ = ["MemoryMappedFile", "MmapBuilder", "PathLike"]
 
 PathLike = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# O_NONBLOCK: opening a FIFO must fail fast (it cannot be mapped), not hang.
+_O_FLAGS = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
 def _fspath(path: object) -> str:
@@ -44,7 +46,7 @@ def check_size(size: object, what: str = "size") -> int:
 
 def _open(path: str, flags: int, context: str) -> int:
     try:
-        return os.open(path, flags | _O_CLOEXEC, 0o644)
+        return os.open(path, flags | _O_FLAGS, 0o644)
     except OSError as exc:
         raise from_oserror(exc, path, context) from None
 
@@ -112,7 +114,9 @@ class MemoryMappedFile(MappingBase):
         except OSError as exc:
             raise from_oserror(exc, path, "cannot stat") from None
         if stat.S_ISDIR(st.st_mode):
-            raise os_error(21, path, "cannot map a directory")  # EISDIR
+            raise os_error(errno.EISDIR, path, "cannot map a directory")
+        if stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
+            raise os_error(errno.ENODEV, path, "cannot map a pipe or socket")
         size = st.st_size
         if size == 0 and mode is not MmapMode.READ_ONLY:
             raise ResizeFailedError(
