@@ -17,8 +17,8 @@ import mmap_io
 from mmap_io import MemoryMappedFile, page_size
 from mmap_io.cli import hexdump_lines, main
 
-SRC = Path(mmap_io.__file__).resolve().parent.parent
-ROOT = SRC.parent
+SRC = Path(mmap_io.__file__).resolve().parent.parent  # where the tested package lives
+ROOT = Path(__file__).resolve().parent.parent  # the repository
 HAS_RICH = importlib.util.find_spec("rich") is not None
 HAS_RESIDENCY = hasattr(MemoryMappedFile, "residency")
 

@@ -22,8 +22,8 @@ import pytest
 import mmap_io
 from mmap_io.cli import build_parser
 
-SRC = Path(mmap_io.__file__).resolve().parent.parent
-DOCS = SRC.parent / "docs"
+SRC = Path(mmap_io.__file__).resolve().parent.parent  # where the tested package lives
+DOCS = Path(__file__).resolve().parent.parent / "docs"
 PAGES = sorted(p.name for p in DOCS.glob("*.md"))
 
 _BLOCK = re.compile(r"(?:<!-- (no-run|requires: ([\w.]+)) -->\n)?```python\n(.*?)```", re.S)

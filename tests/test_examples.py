@@ -11,8 +11,8 @@ import pytest
 
 import mmap_io
 
-SRC = Path(mmap_io.__file__).resolve().parent.parent
-EXAMPLES = SRC.parent / "examples"
+SRC = Path(mmap_io.__file__).resolve().parent.parent  # where the tested package lives
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 # What each example must print: evidence it did its job, not just exit 0.
 EXPECTED = {
