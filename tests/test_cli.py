@@ -46,12 +46,11 @@ def test_module_help_lists_commands() -> None:
     r = run_cli("--help")
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("usage: mmapio")
-    for name in ("demo", "info", "dump", "warm", "evict", "bench"):
+    for name in ("demo", "info", "dump", "warm", "evict", "watch", "bench"):
         assert name in r.stdout
-    assert "watch" not in r.stdout  # file watching is not built yet
 
 
-@pytest.mark.parametrize("cmd", ["demo", "info", "dump", "warm", "evict", "bench"])
+@pytest.mark.parametrize("cmd", ["demo", "info", "dump", "warm", "evict", "watch", "bench"])
 def test_every_subcommand_has_help(cmd: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([cmd, "--help"]) == 0
     out = capsys.readouterr().out
@@ -63,7 +62,9 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert mmap_io.__version__ in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv", [[], ["nope"], ["watch", "x"], ["info"], ["bench", "--slow"]])
+@pytest.mark.parametrize(
+    "argv", [[], ["nope"], ["watch"], ["watch", "--count", "0", "x"], ["info"], ["bench", "--slow"]]
+)
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     assert "usage: mmapio" in capsys.readouterr().err
@@ -337,3 +338,52 @@ def test_bench_subprocess() -> None:
     r = run_cli("bench", "--quick")
     assert r.returncode == 0, r.stderr
     assert "stdlib" in r.stdout and "ns/op" in r.stdout
+
+
+# -- watch --------------------------------------------------------------------------
+
+
+def test_watch_reports_a_change_made_by_another_process(tmp_path: Path) -> None:
+    pytest.importorskip("watchfiles")
+    path = tmp_path / "w.bin"
+    path.write_bytes(bytes(4096))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mmap_io",
+            "--plain",
+            "watch",
+            "--count",
+            "1",
+            "--seconds",
+            "20",
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("watching "), first
+        os.chmod(path, 0o600)  # the watch is registered before that line is printed
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "METADATA" in out
+
+
+def test_watch_stops_after_seconds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("watchfiles")
+    path = tmp_path / "w.bin"
+    path.write_bytes(b"x")
+    assert main(["--plain", "watch", "--seconds", "0.1", str(path)]) == 0
+    assert capsys.readouterr().out.startswith("watching ")
+
+
+def test_watch_missing_file_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["watch", "--seconds", "0.1", str(tmp_path / "nope")]) == 1
+    assert "No such file" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """The ``mmapio`` command line (also ``python -m mmap_io``).
 
-Subcommands: ``demo``, ``info``, ``dump``, ``warm``, ``evict`` and ``bench``;
+Subcommands: ``demo``, ``info``, ``dump``, ``warm``, ``evict``, ``watch`` and
+``bench``;
 ``mmapio <command> --help`` describes each. Output uses ``rich`` when it is
 installed (the ``cli`` extra) and plain text otherwise or with ``--plain``.
 
@@ -320,6 +321,32 @@ def cmd_evict(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+def cmd_watch(args: argparse.Namespace, out: Output) -> int:
+    import queue
+
+    from .watch import ChangeEvent
+
+    events: queue.Queue[ChangeEvent] = queue.Queue()
+    deadline = None if args.seconds is None else time.monotonic() + args.seconds
+    seen = 0
+    with MemoryMappedFile.open_ro(args.path) as m, m.watch(events.put, poll_ms=args.poll_ms):
+        out.line(f"watching {m.path} (Ctrl-C to stop)")
+        sys.stdout.flush()
+        while args.count is None or seen < args.count:
+            timeout = None if deadline is None else deadline - time.monotonic()
+            if timeout is not None and timeout <= 0:
+                break
+            try:
+                event = events.get(timeout=0.2 if timeout is None else min(timeout, 0.2))
+            except queue.Empty:
+                continue
+            where = "" if event.offset is None else f" offset={event.offset} length={event.length}"
+            out.line(f"{time.strftime('%H:%M:%S')} {event.kind.name}{where}")
+            sys.stdout.flush()
+            seen += 1
+    return 0
+
+
 # -- bench ----------------------------------------------------------------------
 
 
@@ -513,11 +540,19 @@ def _demo(d: str, out: Output) -> None:
 # -- main -----------------------------------------------------------------------
 
 
+def _positive(text: str) -> int:
+    value = _int_arg(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``mmapio`` (exposed for documentation tools)."""
     p = argparse.ArgumentParser(
         prog=PROG,
-        description="Inspect, warm, evict and dump memory-mapped files; demo and benchmark "
+        description="Inspect, warm, evict, dump and watch memory-mapped files; demo and "
+        "benchmark "
         "mmap_io.",
         epilog="Exit status: 0 ok, 1 library/OS error, 2 usage error.",
     )
@@ -548,6 +583,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("evict", help="drop a file's clean pages from the page cache")
     s.add_argument("path", help="file to evict")
     s.set_defaults(func=cmd_evict)
+
+    s = sub.add_parser("watch", help="print changes to a file as they happen")
+    s.add_argument("path", help="file to watch")
+    s.add_argument("--count", type=_positive, default=None, help="stop after N events")
+    s.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    s.add_argument("--poll-ms", type=_positive, default=100, help="mtime poll period (default 100)")
+    s.set_defaults(func=cmd_watch)
 
     s = sub.add_parser("bench", help="mmap_io vs stdlib mmap on a temp file")
     s.add_argument("--quick", action="store_true", help="a short run (well under a second)")
