@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from . import _core
 from ._base import MappingBase
 from .enums import MmapMode, TouchHint
-from .errors import MmapIoError, ResizeFailedError, from_oserror, os_error
+from .errors import MappingClosedError, MmapIoError, ResizeFailedError, from_oserror, os_error
 from .flush import FlushPolicy, check_policy
 
 if TYPE_CHECKING:
@@ -327,6 +327,8 @@ class MemoryMappedFile(MappingBase):
         return f
 
     def __reduce__(self) -> tuple[Any, ...]:
+        if self.closed:
+            raise MappingClosedError(f"cannot pickle {self!r}: it is closed")
         if self._mode is MmapMode.COPY_ON_WRITE:
             raise TypeError("a copy-on-write mapping cannot be pickled: its changes are private")
         if self._path_obj is None:
