@@ -16,7 +16,11 @@
  */
 #include "common.h"
 
-static _Thread_local sigjmp_buf *copy_jmp;
+/* volatile, and fenced around the copy: to the compiler the store that
+ * arms the jump buffer looks dead (memmove never reads it, and it is
+ * cleared right after), and it was removed, leaving SIGBUS unguarded.
+ * Only our signal handler reads it. */
+static _Thread_local sigjmp_buf *volatile copy_jmp;
 static struct sigaction prev_sigbus;
 
 static void
@@ -77,7 +81,9 @@ guarded_copy(void *dst, const void *src, size_t n)
         return -1;
     }
     copy_jmp = &jb;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     memmove(dst, src, n);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     copy_jmp = NULL;
     return 0;
 }
@@ -91,10 +97,12 @@ guarded_touch(const char *p, size_t n, size_t step, unsigned char *sink)
         return -1;
     }
     copy_jmp = &jb;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     unsigned char acc = 0;
     for (size_t i = 0; i < n; i += step) {
         acc ^= *(const volatile unsigned char *)(p + i);
     }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     copy_jmp = NULL;
     *sink = acc;
     return 0;
