@@ -22,6 +22,20 @@
  * Only our signal handler reads it. */
 static _Thread_local sigjmp_buf *volatile copy_jmp;
 static struct sigaction prev_sigbus;
+/* Set while a fault is being passed on to the previous handler.  When a
+ * handler installed after us (faulthandler.enable() between two mappings)
+ * is wrapped again, it and we hold each other as "previous": it restores
+ * us and re-raises, we call it again, ... until the stack overflows and
+ * the process dies of SIGSEGV.  Re-entering while passing on means that
+ * loop: die of SIGBUS with the default action instead. */
+static _Thread_local volatile sig_atomic_t sigbus_passing_on;
+
+static void
+die_of(int sig)
+{
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
 
 static void
 on_sigbus(int sig, siginfo_t *info, void *ctx)
@@ -31,19 +45,26 @@ on_sigbus(int sig, siginfo_t *info, void *ctx)
         copy_jmp = NULL;
         siglongjmp(*jb, 1);
     }
+    if (sigbus_passing_on) {
+        die_of(sig);
+        return;
+    }
     if (prev_sigbus.sa_flags & SA_SIGINFO) {
+        sigbus_passing_on = 1;
         prev_sigbus.sa_sigaction(sig, info, ctx);
+        sigbus_passing_on = 0;
         return;
     }
     if (prev_sigbus.sa_handler == SIG_DFL ||
         prev_sigbus.sa_handler == SIG_IGN) {
-        /* Re-raise with the default action: the process dies of SIGBUS as
-         * it would have without us. */
-        signal(sig, SIG_DFL);
-        raise(sig);
+        /* The default action: the process dies of SIGBUS as it would have
+         * without us. */
+        die_of(sig);
         return;
     }
+    sigbus_passing_on = 1;
     prev_sigbus.sa_handler(sig);
+    sigbus_passing_on = 0;
 }
 
 /* Make sure our handler is the current one; chains to whatever was there.
