@@ -70,3 +70,25 @@ def flush_range_then_die(path: str, offset: int, payload: bytes, ready: Any) -> 
     m.flush_range(offset, len(payload))
     ready.send(True)
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def unguarded_fault(path: str, enable_faulthandler_between: bool) -> None:
+    """Fault on a truncated page through a plain memoryview (not a library
+    copy): the process must die of SIGBUS, also when faulthandler was
+    enabled between two mappings (the two handlers then chain to each
+    other)."""
+    import faulthandler
+
+    with open(path, "wb") as f:
+        f.write(bytes(3 * PAGE))
+    first = MemoryMappedFile.open_ro(path)
+    if enable_faulthandler_between:
+        faulthandler.enable()
+    second = MemoryMappedFile.open_ro(path)
+    os.truncate(path, 0)
+    try:
+        second.read_bytes(PAGE, 1)
+    except FileTruncatedError:
+        print("guarded copy ok", flush=True)
+    view = memoryview(second)
+    print(view[2 * PAGE], first)  # dies here

@@ -93,3 +93,29 @@ def test_faulthandler_still_chained(tmp_path: Path) -> None:
     finally:
         if not was:
             faulthandler.disable()
+
+
+@pytest.mark.parametrize("faulthandler_between", [False, True])
+def test_unguarded_fault_still_kills(tmp_path: Path, faulthandler_between: bool) -> None:
+    # outside the library's copies a SIGBUS keeps its default meaning; with
+    # faulthandler chained in, it reports and the process still dies of
+    # SIGBUS (not of a stack overflow in handlers calling each other)
+    import subprocess
+    import sys
+
+    import mmap_io
+
+    src = str(Path(mmap_io.__file__).parent.parent)
+    here = str(Path(__file__).parent)
+    code = (
+        "import _workers; "
+        f"_workers.unguarded_fault({str(tmp_path / 'u.bin')!r}, {faulthandler_between})"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, here])}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == -signal.SIGBUS, proc.stderr
+    assert "guarded copy ok" in proc.stdout
+    if faulthandler_between:
+        assert "Bus error" in proc.stderr
