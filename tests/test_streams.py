@@ -53,6 +53,11 @@ def test_reader_basics(make_file: Callable[..., Path]) -> None:
             r.seek(-1)
         with pytest.raises(ValueError):
             r.seek(0, 7)
+        with pytest.raises(TypeError):
+            r.seek(1.5)
+        with pytest.raises(TypeError):
+            r.set_position("3")
+        assert r.tell() == 1000
         r.seek(0)
         assert r.readline(3) == b"lin"
         assert list(m.reader()) == [b"line one\n", b"line two\n", b"last"]
