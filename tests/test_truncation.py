@@ -119,3 +119,32 @@ def test_unguarded_fault_still_kills(tmp_path: Path, faulthandler_between: bool)
     assert "guarded copy ok" in proc.stdout
     if faulthandler_between:
         assert "Bus error" in proc.stderr
+
+
+def test_truncated_in_worker_thread(tmp_path: Path) -> None:
+    # the guard is per thread: a fault in another thread's copy is caught there
+    import threading
+
+    path = tmp_path / "t.bin"
+    path.write_bytes(bytes(32 * PS))
+    caught: list[BaseException] = []
+    with MemoryMappedFile.open_rw(path) as m:
+        os.truncate(path, PS)
+
+        def work() -> None:
+            for call in (
+                lambda: m.read_bytes(2 * PS, 10),
+                lambda: m.read_bytes(PS, 16 * PS),
+                lambda: m.update_region(8 * PS, bytes(20 * PS)),
+            ):
+                try:
+                    call()
+                except FileTruncatedError as exc:
+                    caught.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert len(caught) == 9
