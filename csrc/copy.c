@@ -16,8 +16,26 @@
  */
 #include "common.h"
 
-static _Thread_local sigjmp_buf *copy_jmp;
+/* volatile, and fenced around the copy: to the compiler the store that
+ * arms the jump buffer looks dead (memmove never reads it, and it is
+ * cleared right after), and it was removed, leaving SIGBUS unguarded.
+ * Only our signal handler reads it. */
+static _Thread_local sigjmp_buf *volatile copy_jmp;
 static struct sigaction prev_sigbus;
+/* Set while a fault is being passed on to the previous handler.  When a
+ * handler installed after us (faulthandler.enable() between two mappings)
+ * is wrapped again, it and we hold each other as "previous": it restores
+ * us and re-raises, we call it again, ... until the stack overflows and
+ * the process dies of SIGSEGV.  Re-entering while passing on means that
+ * loop: die of SIGBUS with the default action instead. */
+static _Thread_local volatile sig_atomic_t sigbus_passing_on;
+
+static void
+die_of(int sig)
+{
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
 
 static void
 on_sigbus(int sig, siginfo_t *info, void *ctx)
@@ -27,19 +45,26 @@ on_sigbus(int sig, siginfo_t *info, void *ctx)
         copy_jmp = NULL;
         siglongjmp(*jb, 1);
     }
+    if (sigbus_passing_on) {
+        die_of(sig);
+        return;
+    }
     if (prev_sigbus.sa_flags & SA_SIGINFO) {
+        sigbus_passing_on = 1;
         prev_sigbus.sa_sigaction(sig, info, ctx);
+        sigbus_passing_on = 0;
         return;
     }
     if (prev_sigbus.sa_handler == SIG_DFL ||
         prev_sigbus.sa_handler == SIG_IGN) {
-        /* Re-raise with the default action: the process dies of SIGBUS as
-         * it would have without us. */
-        signal(sig, SIG_DFL);
-        raise(sig);
+        /* The default action: the process dies of SIGBUS as it would have
+         * without us. */
+        die_of(sig);
         return;
     }
+    sigbus_passing_on = 1;
     prev_sigbus.sa_handler(sig);
+    sigbus_passing_on = 0;
 }
 
 /* Make sure our handler is the current one; chains to whatever was there.
@@ -77,7 +102,9 @@ guarded_copy(void *dst, const void *src, size_t n)
         return -1;
     }
     copy_jmp = &jb;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     memmove(dst, src, n);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     copy_jmp = NULL;
     return 0;
 }
@@ -91,10 +118,12 @@ guarded_touch(const char *p, size_t n, size_t step, unsigned char *sink)
         return -1;
     }
     copy_jmp = &jb;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     unsigned char acc = 0;
     for (size_t i = 0; i < n; i += step) {
         acc ^= *(const volatile unsigned char *)(p + i);
     }
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     copy_jmp = NULL;
     *sink = acc;
     return 0;

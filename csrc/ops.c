@@ -14,6 +14,27 @@ nargs_ok(const char *name, Py_ssize_t nargs, Py_ssize_t want)
     return 1;
 }
 
+/* After a failed PyObject_GetBuffer on an argument: unsuitable objects
+ * (no buffer, read-only, not contiguous) become one TypeError naming the
+ * type, whatever the exporter raised (memoryview says BufferError, numpy
+ * ValueError).  Our own errors (a closed or read-only mapping passed as
+ * the buffer) propagate unchanged. */
+static void
+buffer_arg_error(PyObject *self, PyObject *arg, const char *what)
+{
+    ModState *st = state_of(self);
+    if (st != NULL && PyErr_ExceptionMatches(st->MmapIoError)) {
+        return;
+    }
+    if (PyErr_ExceptionMatches(PyExc_BufferError) ||
+        PyErr_ExceptionMatches(PyExc_TypeError) ||
+        PyErr_ExceptionMatches(PyExc_ValueError)) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s, not %.100s", what,
+                     Py_TYPE(arg)->tp_name);
+    }
+}
+
 PyDoc_STRVAR(Mapping_as_slice_doc,
 "as_slice($self, offset, length, /)\n--\n\n"
 "Read-only zero-copy memoryview of [offset, offset+length). Works in\n"
@@ -95,13 +116,8 @@ Mapping_read_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     if (PyObject_GetBuffer(args[1], &buf, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
-        if (PyErr_ExceptionMatches(PyExc_BufferError) ||
-            PyErr_ExceptionMatches(PyExc_TypeError)) {
-            PyErr_Clear();
-            PyErr_Format(PyExc_TypeError,
-                         "read_into() needs a writable C-contiguous buffer, "
-                         "not %.100s", Py_TYPE(args[1])->tp_name);
-        }
+        buffer_arg_error(self, args[1],
+                         "read_into() needs a writable C-contiguous buffer");
         return NULL;
     }
     PyObject *result = NULL;
@@ -137,13 +153,9 @@ Mapping_update_region(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     if (PyObject_GetBuffer(args[1], &buf, PyBUF_C_CONTIGUOUS) < 0) {
-        if (PyErr_ExceptionMatches(PyExc_BufferError) ||
-            PyErr_ExceptionMatches(PyExc_TypeError)) {
-            PyErr_Clear();
-            PyErr_Format(PyExc_TypeError,
+        buffer_arg_error(self, args[1],
                          "update_region() needs a bytes-like C-contiguous "
-                         "object, not %.100s", Py_TYPE(args[1])->tp_name);
-        }
+                         "object");
         return NULL;
     }
     len = buf.len;

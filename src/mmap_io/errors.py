@@ -15,6 +15,8 @@ native core; this module re-exports them.
 
 from __future__ import annotations
 
+import builtins
+import errno as _errno
 import os
 from typing import Any
 
@@ -84,3 +86,22 @@ def out_of_bounds(offset: int, length: int, total: int, path: Any = None) -> Out
     )
     exc.offset, exc.length, exc.total = offset, length, total
     return exc
+
+
+def __getattr__(name: str) -> type[MmapIoError]:
+    """Resolve the OS-error classes the core makes on first use.
+
+    They are named ``mmap_io.errors.FileNotFoundError`` and so on; looking
+    them up here is what lets their instances pickle (``multiprocessing``
+    sends exceptions between processes that way).
+
+    >>> import mmap_io.errors as e
+    >>> issubclass(e.FileNotFoundError, FileNotFoundError)
+    True
+    """
+    builtin = getattr(builtins, name, None)
+    if isinstance(builtin, type) and issubclass(builtin, OSError):
+        for err in sorted(_errno.errorcode):
+            if type(OSError(err, "")) is builtin:
+                return type(os_error(err))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 from . import _core
 from ._base import MappingBase
 from .enums import MmapMode, TouchHint
-from .errors import MmapIoError, ResizeFailedError, WatchFailedError, from_oserror, os_error
+from .errors import (
+    MappingClosedError,
+    MmapIoError,
+    ResizeFailedError,
+    WatchFailedError,
+    from_oserror,
+    os_error,
+)
 from .flush import FlushPolicy, check_policy
 from .watch import ChangeEvent, WatchHandle, stop_all
 
@@ -384,6 +391,8 @@ class MemoryMappedFile(MappingBase):
         return f
 
     def __reduce__(self) -> tuple[Any, ...]:
+        if self.closed:
+            raise MappingClosedError(f"cannot pickle {self!r}: it is closed")
         if self._mode is MmapMode.COPY_ON_WRITE:
             raise TypeError("a copy-on-write mapping cannot be pickled: its changes are private")
         if self._path_obj is None:

@@ -100,4 +100,9 @@ class SegmentMut(Segment):
         n = memoryview(data).nbytes
         if offset < 0 or n > self._length - offset:
             raise out_of_bounds(offset, n, self._length, self._parent.path)
+        # The whole segment must still lie inside the parent (which may
+        # have shrunk), not just the bytes written now.
+        total = len(self._parent)
+        if self._offset + self._length > total:
+            raise out_of_bounds(self._offset, self._length, total, self._parent.path)
         self._parent.update_region(self._offset + offset, data)

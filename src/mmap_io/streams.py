@@ -8,6 +8,7 @@ raise :class:`MappingClosedError`.
 from __future__ import annotations
 
 import io
+import operator
 import os
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,7 @@ class _MmapStream(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         self._checkClosed()
+        offset = operator.index(offset)  # TypeError for floats, like FileIO
         if whence == os.SEEK_SET:
             pos = offset
         elif whence == os.SEEK_CUR:

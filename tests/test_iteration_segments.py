@@ -1,0 +1,290 @@
+"""chunks/pages (zero-copy and owned), chunks_mut, Segment and SegmentMut."""
+
+from __future__ import annotations
+
+import gc
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mmap_io import (
+    AnonymousMmap,
+    BusyError,
+    ChunksMut,
+    InvalidModeError,
+    MemoryMappedFile,
+    MmapMode,
+    OutOfBoundsError,
+    Segment,
+    SegmentMut,
+    page_size,
+)
+
+PS = page_size()
+
+
+@pytest.fixture
+def odd_file(make_file: Callable[..., Path]) -> Path:
+    return make_file(bytes(range(256)) * 40 + b"tail")  # 10244 bytes
+
+
+@pytest.mark.parametrize("size", [1, 7, 1000, 10244, 10245, 2**40, 2**64])
+def test_chunks(odd_file: Path, size: int) -> None:
+    data = odd_file.read_bytes()
+    with MemoryMappedFile.open_ro(odd_file) as m:
+        parts = []
+        offsets = 0
+        for view in m.chunks(size):
+            assert isinstance(view, memoryview) and view.readonly
+            assert len(view) == min(size, len(data) - offsets)
+            parts.append(bytes(view))
+            offsets += len(view)
+        assert b"".join(parts) == data
+        owned = list(m.chunks_owned(size))
+        assert all(type(b) is bytes for b in owned)
+        assert owned == parts
+        assert m._exports == 0
+
+
+def test_pages(odd_file: Path) -> None:
+    data = odd_file.read_bytes()
+    with MemoryMappedFile.open_ro(odd_file) as m:
+        sizes = [len(v) for v in m.pages()]
+        assert sizes == [PS] * (len(data) // PS) + [len(data) % PS]
+        assert b"".join(m.pages_owned()) == data
+        crc = 0
+        for v in m.pages():
+            crc = zlib.crc32(v, crc)
+        assert crc == zlib.crc32(data)
+
+
+@pytest.mark.parametrize("bad", [0, -1, -(2**64)])
+def test_chunk_size_errors(odd_file: Path, bad: int) -> None:
+    with MemoryMappedFile.open_rw(odd_file) as m:
+        for fn in (m.chunks, m.chunks_owned, m.chunks_mut):
+            with pytest.raises(ValueError):
+                fn(bad)
+        for fn in (m.chunks, m.chunks_owned, m.chunks_mut):
+            with pytest.raises(TypeError):
+                fn(1.5)  # type: ignore[arg-type]
+            with pytest.raises(TypeError):
+                fn(None)  # type: ignore[arg-type]
+
+
+def test_views_released_as_iteration_advances(odd_file: Path) -> None:
+    with MemoryMappedFile.open_rw(odd_file) as m:
+        it = m.chunks(1000)
+        first = next(it)
+        assert m._exports == 1
+        second = next(it)
+        assert m._exports == 1
+        with pytest.raises(ValueError):
+            bytes(first)  # released
+        assert bytes(second) == odd_file.read_bytes()[1000:2000]
+        for _ in it:
+            assert m._exports == 1
+        assert m._exports == 0
+        # a loop that breaks early: closing the generator releases the view
+        for v in m.chunks(10):
+            assert len(v) == 10
+            break
+        gc.collect()
+        assert m._exports == 0
+    # the with-block closed cleanly: no view left alive
+
+
+def test_early_break_inside_with_closes(odd_file: Path) -> None:
+    with MemoryMappedFile.open_ro(odd_file) as m:
+        for _v in m.chunks(100):
+            break
+    assert m.closed
+
+
+def test_derived_buffer_keeps_export(odd_file: Path) -> None:
+    with MemoryMappedFile.open_ro(odd_file) as m:
+        arrays = [np.frombuffer(v, dtype=np.uint8) for v in m.chunks(4096)]
+        assert m._exports == len(arrays)
+        with pytest.raises(BusyError):
+            m.close()
+        assert bytes(arrays[0][:4]) == bytes(range(4))
+        del arrays
+        gc.collect()
+
+
+def test_chunks_mut(odd_file: Path) -> None:
+    with MemoryMappedFile.open_rw(odd_file) as m:
+        cm = m.chunks_mut(1000)
+        assert isinstance(cm, ChunksMut)
+        assert len(cm) == 11
+        assert "ChunksMut" in repr(cm)
+        for i, view in enumerate(cm):
+            assert not view.readonly
+            view[0] = i
+        assert m._exports == 0
+        assert [m.read_bytes(i * 1000, 1)[0] for i in range(11)] == list(range(11))
+        seen: list[tuple[int, int]] = []
+
+        def fill(off: int, view: memoryview) -> None:
+            seen.append((off, len(view)))
+            view[:] = b"z" * len(view)
+
+        m.chunks_mut(4096).for_each_mut(fill)
+        assert seen == [(0, 4096), (4096, 4096), (8192, 2052)]
+        assert m.read_bytes(0, len(m)) == b"z" * len(m)
+        assert m._exports == 0
+        m.resize(len(m) + 1)  # no view left behind
+
+
+def test_for_each_mut_exception_stops(odd_file: Path) -> None:
+    with MemoryMappedFile.open_rw(odd_file) as m:
+        calls: list[int] = []
+
+        def fn(off: int, view: memoryview) -> None:
+            calls.append(off)
+            if off == 2000:
+                raise KeyError("stop here")
+            view[0] = 0xEE
+
+        with pytest.raises(KeyError, match="stop here"):
+            m.chunks_mut(1000).for_each_mut(fn)
+        assert calls == [0, 1000, 2000]
+        assert m.read_bytes(2000, 1) != b"\xee"
+        assert m.read_bytes(3000, 1) == bytes([3000 % 256])
+        assert m._exports == 0
+
+
+def test_for_each_mut_keeping_view_is_harmless(odd_file: Path) -> None:
+    kept: list[memoryview] = []
+    with MemoryMappedFile.open_rw(odd_file) as m:
+        m.chunks_mut(5000).for_each_mut(lambda off, v: kept.append(v))
+        assert m._exports == 0
+    with pytest.raises(ValueError):
+        kept[0][0]
+
+
+def test_chunks_mut_modes(odd_file: Path) -> None:
+    with MemoryMappedFile.open_ro(odd_file) as m, pytest.raises(InvalidModeError):
+        m.chunks_mut(10)
+    before = odd_file.read_bytes()
+    with MemoryMappedFile.open_cow(odd_file) as m:
+        m.chunks_mut(10).for_each_mut(lambda off, v: v.__setitem__(0, 0))
+        assert m.read_bytes(10, 1) == b"\0"
+    assert odd_file.read_bytes() == before
+
+
+def test_chunks_on_anonymous() -> None:
+    with AnonymousMmap(10) as a:
+        assert [bytes(v) for v in a.chunks(4)] == [b"\0" * 4, b"\0" * 4, b"\0" * 2]
+        a.chunks_mut(3).for_each_mut(lambda off, v: v.__setitem__(0, off))
+        assert a.read_bytes(0, 10) == bytes([0, 0, 0, 3, 0, 0, 6, 0, 0, 9])
+
+
+# -- segments -------------------------------------------------------------
+
+
+def test_segment(odd_file: Path) -> None:
+    data = odd_file.read_bytes()
+    with MemoryMappedFile.open_ro(odd_file) as m:
+        seg = Segment(m, 100, 50)
+        assert len(seg) == 50 and seg.offset == 100 and seg.parent is m
+        with seg.as_slice() as v:
+            assert v.readonly and bytes(v) == data[100:150]
+        assert seg.read_bytes() == data[100:150]
+        assert "Segment" in repr(seg)
+        seg2 = m.segment(len(m), 0)
+        assert seg2.read_bytes() == b""
+        assert isinstance(m.segment(0, 1), Segment)
+        assert not isinstance(m.segment(0, 1), SegmentMut)
+
+
+@pytest.mark.parametrize(
+    ("off", "length"), [(-1, 1), (0, -1), (10244, 1), (10245, 0), (2**63, 1), (1, 2**64)]
+)
+def test_segment_bounds(odd_file: Path, off: int, length: int) -> None:
+    with MemoryMappedFile.open_rw(odd_file) as m:
+        for make in (Segment, SegmentMut, m.segment, m.segment_mut):
+            with pytest.raises(OutOfBoundsError):
+                make(m, off, length) if isinstance(make, type) else make(off, length)
+        assert m._exports == 0
+
+
+def test_segment_types(odd_file: Path) -> None:
+    with MemoryMappedFile.open_rw(odd_file) as m:
+        with pytest.raises(TypeError):
+            m.segment(1.0, 1)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            m.segment_mut(0, "1")  # type: ignore[arg-type]
+
+
+def test_segment_mut(odd_file: Path) -> None:
+    with MemoryMappedFile.open_rw(odd_file) as m:
+        segm = SegmentMut(m, 10, 8)
+        segm.write(b"abcd")
+        assert m.read_bytes(10, 4) == b"abcd"
+        segm.write(b"WXYZ", 4)
+        assert m.read_bytes(10, 8) == b"abcdWXYZ"
+        assert m.pending_bytes == 8  # segment writes count like update_region
+        with segm.as_slice_mut() as v:
+            v[0] = ord("A")
+        assert segm.read_bytes() == b"AbcdWXYZ"
+        segm.write(b"")
+        segm.write(b"12345678")
+        with pytest.raises(OutOfBoundsError) as info:
+            segm.write(b"123456789")
+        assert info.value.length == 9 and info.value.total == 8
+        with pytest.raises(OutOfBoundsError):
+            segm.write(b"x", 8)
+        with pytest.raises(OutOfBoundsError):
+            segm.write(b"x", -1)
+        with pytest.raises(OutOfBoundsError):
+            segm.write(b"", 9)
+        assert m.read_bytes(10, 9) == b"12345678" + bytes([18])
+
+
+def test_segment_mut_modes(odd_file: Path) -> None:
+    with MemoryMappedFile.open_ro(odd_file) as m:
+        with pytest.raises(InvalidModeError):
+            m.segment_mut(0, 4)
+        with pytest.raises(InvalidModeError):
+            SegmentMut(m, 0, 4)
+    with MemoryMappedFile.open_cow(odd_file) as m:
+        m.segment_mut(0, 4).write(b"cow!")
+        assert m.read_bytes(0, 4) == b"cow!"
+    assert odd_file.read_bytes()[:4] == bytes(range(4))
+
+
+def test_segments_rechecked_after_shrink(odd_file: Path) -> None:
+    with MemoryMappedFile.open_rw(odd_file) as m:
+        seg = m.segment(5000, 100)
+        segm = m.segment_mut(5000, 100)
+        m.resize(5050)  # segments hold no buffer: resize is allowed
+        for call in (
+            seg.as_slice,
+            seg.read_bytes,
+            segm.as_slice_mut,
+            lambda: segm.write(b"x"),
+            lambda: segm.write(b"x" * 100),
+        ):
+            with pytest.raises(OutOfBoundsError):
+                call()
+        m.resize(6000)
+        assert len(seg.read_bytes()) == 100
+        segm.write(b"back")
+
+
+def test_segment_view_blocks_resize(odd_file: Path) -> None:
+    with MemoryMappedFile.open_rw(odd_file) as m:
+        v = m.segment(0, 10).as_slice()
+        with pytest.raises(BusyError):
+            m.resize(100)
+        v.release()
+        m.resize(100)
+
+
+def test_segment_on_modes(odd_file: Path) -> None:
+    for mode in MmapMode:
+        with MemoryMappedFile.builder(odd_file).mode(mode).open() as m:
+            assert m.segment(0, 3).read_bytes() == bytes(range(3))
