@@ -111,29 +111,54 @@ map_anonymous(Mapping *m, Py_ssize_t size, int huge)
     return 0;
 }
 
+static Py_ssize_t page_size_value(void);
+
+/* Fault every page of a fresh file mapping in for reading (TouchHint.EAGER)
+ * without breaking copy-on-write: MADV_POPULATE_READ (Linux 5.14+) maps
+ * the page-cache pages read-only, reading them from disk first; older
+ * kernels get one read per page.  Best effort: errors are ignored. */
+static void
+prefault_read(char *p, size_t n)
+{
+#ifdef MADV_POPULATE_READ
+    if (madvise(p, n, MADV_POPULATE_READ) == 0 || errno != EINVAL) {
+        return;
+    }
+#endif
+    unsigned char sink;
+    (void)guarded_touch(p, n, (size_t)page_size_value(), &sink);
+}
+
 static int
 map_file(Mapping *m, Py_ssize_t size, int populate, int huge)
 {
     int prot = m->access == ACCESS_READ ? PROT_READ : PROT_READ | PROT_WRITE;
     int flags = m->access == ACCESS_COPY ? MAP_PRIVATE : MAP_SHARED;
-#ifdef MAP_POPULATE
-    /* Not for private writable mappings: populating those breaks COW and
-     * copies the whole file. */
-    if (populate && m->access != ACCESS_COPY) {
-        flags |= MAP_POPULATE;
-    }
-#endif
-    void *p = mmap(NULL, (size_t)size, prot, flags, m->fd, 0);
+    int err = 0;
+    void *p;
+    /* Not MAP_POPULATE: on a private writable mapping it write-faults and
+     * so copies the whole file, and it would run before MADV_HUGEPAGE.
+     * The mapping is not shared with other threads yet, so the GIL can be
+     * released while pages are read in. */
+    Py_BEGIN_ALLOW_THREADS
+    p = mmap(NULL, (size_t)size, prot, flags, m->fd, 0);
     if (p == MAP_FAILED) {
-        return -1;
+        err = errno;
     }
+    else {
 #ifdef MADV_HUGEPAGE
-    if (huge) {
-        (void)madvise(p, (size_t)size, MADV_HUGEPAGE);
-    }
+        if (huge) {
+            (void)madvise(p, (size_t)size, MADV_HUGEPAGE);
+        }
 #endif
-    if (populate && m->access == ACCESS_COPY) {
-        (void)madvise(p, (size_t)size, MADV_WILLNEED);
+        if (populate) {
+            prefault_read(p, (size_t)size);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    if (p == MAP_FAILED) {
+        errno = err;
+        return -1;
     }
     m->data = p;
     m->map_size = size;
