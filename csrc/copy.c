@@ -16,7 +16,11 @@
  */
 #include "common.h"
 
-static _Thread_local sigjmp_buf *copy_jmp;
+/* volatile: otherwise the compiler, seeing that memmove cannot read a
+ * static it never gets the address of, drops `copy_jmp = &jb` as a dead
+ * store (it is overwritten by `copy_jmp = NULL` right after) and the
+ * handler finds no jump buffer. */
+static _Thread_local sigjmp_buf *volatile copy_jmp;
 static struct sigaction prev_sigbus;
 
 static void
