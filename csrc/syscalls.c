@@ -231,7 +231,7 @@ span_error(Mapping *m, span_req *r, int rc, PyObject *cls, const char *call)
         return raise_truncated(m, r->off, r->len);
     }
     char ctx[200];
-    snprintf(ctx, sizeof ctx, "%s failed on bytes %zd..%zd (pages %zd..%zd)",
+    snprintf(ctx, sizeof ctx, "%s failed on bytes %zd..%zd (widened to %zd..%zd)",
              call, r->off, r->off + r->len, r->start, r->start + r->span);
     return raise_os_error(m, cls, rc, ctx);
 }
