@@ -112,6 +112,29 @@ class SmapsEntry:
         return self.fields.get(name, 0)
 
 
+def _read_until(path: str, end: int) -> bytes | None:
+    """Read smaps until an area starting at or after ``end`` shows up.
+
+    The kernel walks each area's page tables as the file is read, so
+    stopping early skips the cost of every area above the range.
+    """
+    chunks: list[bytes] = []
+    try:
+        with open(path, "rb", buffering=0) as f:
+            while True:
+                chunk = f.read(1 << 16)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                # Areas come in address order: once one starts at or past
+                # `end`, every area overlapping the range is complete.
+                if any(int(h.group(1), 16) >= end for h in _HEADER.finditer(chunk)):
+                    break
+    except OSError:
+        return None
+    return b"".join(chunks)
+
+
 def smaps_entries(start: int, end: int, path: str = SMAPS_PATH) -> list[SmapsEntry] | None:
     """The smaps entries overlapping ``[start, end)``; ``None`` if unreadable.
 
@@ -119,10 +142,8 @@ def smaps_entries(start: int, end: int, path: str = SMAPS_PATH) -> list[SmapsEnt
     >>> [e.kb("Rss") for e in smaps_entries(addr, addr + len(m))]
     [64]
     """
-    try:
-        with open(path, "rb") as f:
-            text = f.read()
-    except OSError:
+    text = _read_until(path, end)
+    if text is None:
         return None
     headers = list(_HEADER.finditer(text))
     out = []
