@@ -94,10 +94,17 @@ def _call_table(path: str, size: int, quick: bool) -> Table:
             ("prefetch_range(0, 0) (no-op)", loop(m.prefetch_range, 0, 0)),
             ("residency(0, 4096)", loop(m.residency, 0, ps)),
             ("residency(0, 1 MiB)", loop(m.residency, 0, 1 << 20)),
-            (f"residency() whole {size >> 20} MiB", loop(big.residency, count=few)),
+            (f"residency() whole {size >> 20} MiB, faulted in", loop(m.residency, count=few)),
+            (
+                f"residency() whole {size >> 20} MiB, fresh mapping",
+                loop(big.residency, count=few),
+            ),
             ("touch_pages_range(0, 4096)", loop(m.touch_pages_range, 0, ps)),
             ("touch_pages_range(0, 1 MiB)", loop(m.touch_pages_range, 0, 1 << 20)),
-            ("is_hugepage_backed()", loop(m.is_hugepage_backed, count=few)),
+            (
+                f"is_hugepage_backed(), {size >> 20} MiB faulted in",
+                loop(m.is_hugepage_backed, count=few),
+            ),
         ]
         try:
             m.lock(0, ps)

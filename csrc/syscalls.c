@@ -357,8 +357,9 @@ touch(Mapping *m, span_req *r)
 PyDoc_STRVAR(Mapping_touch_pages_doc,
 "touch_pages($self, /)\n--\n\n"
 "Fault every page of the mapping in by reading one byte per page, in one\n"
-"native loop with the GIL released. Raises FileTruncatedError if the\n"
-"backing file lost pages (truncated by someone else).\n\n"
+"native loop (with the GIL released from 64 KiB up). Raises\n"
+"FileTruncatedError if the backing file lost pages (truncated by someone\n"
+"else).\n\n"
 "    >>> m.touch_pages()\n"
 "    >>> m.residency().fraction\n    1.0");
 
