@@ -142,6 +142,19 @@ def test_advise_dont_need_discards_anonymous_and_cow_changes(tmp_path: Path) -> 
         assert m.read_bytes(0, 7) == b"shared!"
 
 
+def test_advise_pageout_evicts_clean_file_pages(tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(os.urandom(64 * PS))
+    evict(path)  # flushed: the pages are clean
+    with MemoryMappedFile.open_ro(path) as m:
+        m.touch_pages()
+        assert m.residency().resident == 64
+        m.advise(8 * PS + 1, 8 * PS, MmapAdvice.PAGEOUT)  # pages 8..16
+        r = m.residency()
+        assert r.pages[8:17] == bytes(9)
+        assert r.resident == 64 - 9
+
+
 def test_advise_errors(mapping: MemoryMappedFile | AnonymousMmap) -> None:
     n = len(mapping)
     mapping.advise(n, 0, MmapAdvice.RANDOM)  # zero length at the end: no-op
