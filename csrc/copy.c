@@ -109,7 +109,10 @@ guarded_copy(void *dst, const void *src, size_t n)
     return 0;
 }
 
-/* Touch one byte per `step` bytes of [p, p+n) for reading; -1 on SIGBUS. */
+/* Touch one byte in every `step`-byte block of [p, p+n) for reading; -1
+ * on SIGBUS.  The byte read moves to the next cache line from one block to
+ * the next: reading offset 0 of every page puts all the loads in the same
+ * cache set, which serialises the misses (3-4x slower on x86-64). */
 __attribute__((noinline)) static int
 guarded_touch(const char *p, size_t n, size_t step, unsigned char *sink)
 {
@@ -120,8 +123,14 @@ guarded_touch(const char *p, size_t n, size_t step, unsigned char *sink)
     copy_jmp = &jb;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     unsigned char acc = 0;
+    size_t line = 0;
     for (size_t i = 0; i < n; i += step) {
-        acc ^= *(const volatile unsigned char *)(p + i);
+        size_t at = line < n - i ? i + line : i;
+        acc ^= *(const volatile unsigned char *)(p + at);
+        line += 64;
+        if (line >= step) {
+            line = 0;
+        }
     }
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     copy_jmp = NULL;

@@ -28,6 +28,7 @@ from .errors import (
 )
 from .file import MemoryMappedFile, MmapBuilder
 from .flush import FlushPolicy
+from .hints import Residency
 from .iteration import ChunksMut
 from .manager import (
     align_up,
@@ -67,6 +68,7 @@ __all__ = [
     "MmapReader",
     "MmapWriter",
     "OutOfBoundsError",
+    "Residency",
     "ResizeFailedError",
     "Segment",
     "SegmentMut",

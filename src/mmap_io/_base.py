@@ -12,7 +12,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from . import _core
+from .enums import MmapAdvice
 from .errors import MappingClosedError
+from .hints import Residency, hugepage_backed
 from .iteration import ChunksMut, check_chunk_size, iter_chunks_owned, iter_views
 from .segments import Segment, SegmentMut
 from .streams import MmapReader, MmapWriter
@@ -164,3 +166,51 @@ class MappingBase(_core.Mapping):
         >>> m.as_mut_slice(0, 1)[0] = 1
         """
         return self.as_slice_mut(offset, length)
+
+    # -- OS hints and memory control --------------------------------------
+    # prefetch_range, touch_pages, touch_pages_range, lock, unlock,
+    # lock_all and unlock_all are native methods, inherited unchanged.
+
+    def advise(self, offset: int, length: int, advice: MmapAdvice) -> None:
+        """``madvise`` on ``[offset, offset+length)``, widened outward to whole pages.
+
+        Raises :class:`AdviceFailedError` (with ``errno``) when the kernel
+        refuses, or EINVAL when the platform lacks the advice. A zero
+        length is a no-op.
+
+        >>> m.advise(0, len(m), MmapAdvice.SEQUENTIAL)
+        >>> m.advise(0, 1 << 20, MmapAdvice.WILL_NEED)
+        """
+        if not isinstance(advice, MmapAdvice):
+            raise TypeError(f"advice must be an MmapAdvice, not {type(advice).__name__}")
+        self._advise(offset, length, advice.value)
+
+    def residency(self, offset: int = 0, length: int | None = None) -> Residency:
+        """Which pages of ``[offset, offset+length)`` are in memory (``mincore``).
+
+        ``length=None`` means to the end. For a file mapping this is the
+        page cache: a page counts as resident if the file's page is cached,
+        even if this mapping never touched it.
+
+        >>> m.touch_pages()
+        >>> r = m.residency()
+        >>> r.resident == r.total
+        True
+        """
+        start, page, pages, resident = self._residency(offset, length)
+        return Residency(start, page, pages, resident)
+
+    def is_hugepage_backed(self) -> bool | None:
+        """Whether the kernel backs any of this mapping with huge pages now.
+
+        Read from ``/proc/self/smaps`` (``AnonHugePages``, ``FilePmdMapped``,
+        ``Private_Hugetlb``, ``Shared_Hugetlb`` of the mapping's areas).
+        ``None`` when unknown (no smaps, as on macOS). Transparent huge
+        pages come and go: this is the state at the moment of the call.
+
+        >>> a = AnonymousMmap(64 << 20, huge_pages=True)
+        >>> a.advise(0, len(a), MmapAdvice.POPULATE_WRITE)
+        >>> a.is_hugepage_backed()
+        True
+        """
+        return hugepage_backed(self.as_ptr(), len(self), _core.page_size())
