@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from mmap_io import MemoryMappedFile
 
 
 @pytest.fixture
@@ -25,3 +27,10 @@ def make_file(tmp_path: Path) -> Callable[..., Path]:
 def data_file(make_file: Callable[..., Path]) -> Path:
     """A 64 KiB file of random bytes."""
     return make_file(os.urandom(64 * 1024))
+
+
+@pytest.fixture
+def rw(data_file: Path) -> Iterator[MemoryMappedFile]:
+    """``data_file`` mapped read-write, closed afterwards."""
+    with MemoryMappedFile.open_rw(data_file) as m:
+        yield m

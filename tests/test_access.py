@@ -7,7 +7,6 @@ import ctypes
 import hashlib
 import os
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +26,6 @@ from mmap_io import (
 )
 
 PS = page_size()
-
-
-@pytest.fixture
-def rw(data_file: Path) -> Iterator[MemoryMappedFile]:
-    with MemoryMappedFile.open_rw(data_file) as m:
-        yield m
 
 
 def _address(view: memoryview) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,6 @@ from mmap_io import (
 )
 
 PS = page_size()
-
-
-@pytest.fixture
-def rw(data_file: Path) -> Iterator[MemoryMappedFile]:
-    with MemoryMappedFile.open_rw(data_file) as m:
-        yield m
 
 
 def _need(m: Any, name: str) -> Any:

@@ -8,7 +8,7 @@ import json
 import os
 import tarfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,12 +21,6 @@ from mmap_io import (
     MmapWriter,
     OutOfBoundsError,
 )
-
-
-@pytest.fixture
-def rw(data_file: Path) -> Iterator[MemoryMappedFile]:
-    with MemoryMappedFile.open_rw(data_file) as m:
-        yield m
 
 
 def test_reader_basics(make_file: Callable[..., Path]) -> None:
