@@ -16,7 +16,7 @@ from .errors import MmapIoError, ResizeFailedError, from_oserror, os_error
 from .flush import FlushPolicy, check_policy
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing_extensions import Buffer, Self
 
 __all__ = ["MemoryMappedFile", "MmapBuilder", "PathLike"]
 
@@ -145,6 +145,12 @@ class MemoryMappedFile(MappingBase):
         if policy._kind == _MILLIS and self._mode is MmapMode.READ_WRITE:
             self._flusher = start_flusher(self, policy._n)
 
+    def _created(self, path: str, new_file: bool) -> Self:
+        # The file's size changed (and it may be new): the next flush also
+        # fsyncs the file, and the parent directory for a new file.
+        self._sync_on_flush(os.path.dirname(os.path.abspath(path)) if new_file else None)
+        return self
+
     @classmethod
     def _open_path(
         cls, path: PathLike, mode: MmapMode, flags: int, context: str, **opts: Any
@@ -177,7 +183,8 @@ class MemoryMappedFile(MappingBase):
                 os.ftruncate(fd, size)
             except OSError as exc:
                 raise from_oserror(exc, p, "cannot size") from None
-            return cls._from_fd(fd, MmapMode.READ_WRITE, p, **options)
+            m = cls._from_fd(fd, MmapMode.READ_WRITE, p, **options)
+            return m._created(p, not existed)
         except BaseException:
             if not existed:
                 _unlink_quietly(p)
@@ -227,9 +234,11 @@ class MemoryMappedFile(MappingBase):
         existed = os.path.lexists(p)
         fd = _open(p, os.O_RDWR | os.O_CREAT, "cannot open or create")
         try:
-            if os.fstat(fd).st_size == 0 and not stat.S_ISDIR(os.fstat(fd).st_mode):
+            sized = os.fstat(fd).st_size == 0 and not stat.S_ISDIR(os.fstat(fd).st_mode)
+            if sized:
                 os.ftruncate(fd, size)
-            return cls._from_fd(fd, MmapMode.READ_WRITE, p, **options)
+            m = cls._from_fd(fd, MmapMode.READ_WRITE, p, **options)
+            return m._created(p, not existed) if sized else m
         except OSError as exc:
             if not existed:
                 _unlink_quietly(p)
@@ -300,6 +309,59 @@ class MemoryMappedFile(MappingBase):
     def flush_policy(self) -> FlushPolicy:
         """The :class:`FlushPolicy` in force."""
         return self._policy
+
+    def close(self) -> None:
+        """Unmap and close; idempotent.
+
+        When the flush policy is not ``NEVER``, a read-write mapping is
+        flushed first (and a ``FlushFailedError`` is raised, after closing,
+        if that fails or a background flush failed unseen). The
+        ``every_millis`` thread is stopped before this returns. Raises
+        :class:`BusyError` (and stays open) while views are alive.
+
+        >>> m.close(); m.closed
+        True
+        """
+        try:
+            super().close()
+        finally:
+            flusher = getattr(self, "_flusher", None)
+            if flusher is not None and self.closed:
+                self._flusher = None
+                flusher.stop()
+
+    # -- async (the ``async`` extra: anyio) --------------------------------
+
+    async def update_region_async(self, offset: int, data: Buffer) -> None:
+        """Write ``data`` at ``offset``, then flush, in a worker thread.
+
+        Works under asyncio and trio (through anyio). Cancelling the awaiting
+        task takes effect once the write and flush are done, so the mapping
+        is never left half-written or locked.
+
+        >>> await m.update_region_async(0, b"hello")
+        """
+        from .aio import _update_and_flush
+
+        await _update_and_flush(self, offset, data)
+
+    async def flush_async(self) -> None:
+        """:meth:`flush` in a worker thread, off the event loop.
+
+        >>> await m.flush_async()
+        """
+        from .aio import run_sync
+
+        await run_sync(self.flush)
+
+    async def flush_range_async(self, offset: int, length: int) -> None:
+        """:meth:`flush_range` in a worker thread, off the event loop.
+
+        >>> await m.flush_range_async(0, 4096)
+        """
+        from .aio import run_sync
+
+        await run_sync(self.flush_range, offset, length)
 
     def __repr__(self) -> str:
         path = str(self._path_obj) if self._path_obj is not None else None
