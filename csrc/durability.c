@@ -34,6 +34,7 @@ typedef struct {
     const char *dir;
     int err;               /* errno of the step that failed, else 0 */
     const char *step;      /* message of the step that failed */
+    int dir_failed;        /* the failing step was the directory's */
 } SyncJob;
 
 /* Run `j` with the GIL released and map_lock held (shared or exclusive). */
@@ -76,6 +77,7 @@ sync_job_locked(Mapping *m, SyncJob *j)
         if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL)) {
             j->err = errno;
             j->step = "fsync of the parent directory failed";
+            j->dir_failed = 1;
         }
         if (dfd >= 0) {
             close(dfd);
@@ -160,14 +162,16 @@ flush_all(Mapping *m)
     m->sync_meta = 0;
     m->dirty_views = m->mut_exports > 0;
     SyncJob j = {0, PY_SSIZE_T_MAX, MS_SYNC, meta,
-                 dir ? PyBytes_AS_STRING(dir) : NULL, 0, NULL};
+                 dir ? PyBytes_AS_STRING(dir) : NULL, 0, NULL, 0};
     int rc = sync_job(m, &j);
     pthread_mutex_unlock(&m->flush_lock);
     if (rc < 0 || j.err != 0) {
-        /* Keep everything owed for the next attempt. */
+        /* Keep everything owed for the next attempt; only a directory
+         * that cannot be synced (removed, say) is reported once, not
+         * retried forever. */
         m->dirty_views |= had_views;
         m->sync_meta |= meta;
-        if (m->sync_dir == NULL) {
+        if (m->sync_dir == NULL && !j.dir_failed) {
             m->sync_dir = dir;
             dir = NULL;
         }
@@ -193,7 +197,7 @@ flush_for_close(Mapping *m, const char **step)
     PyObject *dir = m->sync_dir;
     m->sync_dir = NULL;
     SyncJob j = {0, PY_SSIZE_T_MAX, MS_SYNC, m->sync_meta,
-                 dir ? PyBytes_AS_STRING(dir) : NULL, 0, NULL};
+                 dir ? PyBytes_AS_STRING(dir) : NULL, 0, NULL, 0};
     Py_BEGIN_ALLOW_THREADS
     sync_job_locked(m, &j);
     Py_END_ALLOW_THREADS
@@ -330,7 +334,7 @@ Mapping_flush_range(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     if (needs_sync(m)) {
         flush_lock_acquire(m);
-        SyncJob j = {start, end, MS_SYNC, 0, NULL, 0, NULL};
+        SyncJob j = {start, end, MS_SYNC, 0, NULL, 0, NULL, 0};
         int rc = sync_job(m, &j);
         pthread_mutex_unlock(&m->flush_lock);
         if (rc < 0 || j.err != 0) {
@@ -381,7 +385,7 @@ Mapping_start_flush(PyObject *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     if (end > start && needs_sync(m)) {
-        SyncJob j = {start, end, 0, 0, NULL, 0, NULL};
+        SyncJob j = {start, end, 0, 0, NULL, 0, NULL, 0};
         rc = sync_job(m, &j);
         if (rc < 0 || j.err != 0) {
             raise_sync_failure(m, rc, &j);

@@ -59,6 +59,7 @@ class Flusher:
     def _run(self) -> None:
         period = self._period
         deadline = time.monotonic() + period
+        failing = False
         while not self._stop.wait(max(0.0, deadline - time.monotonic())):
             m = self._ref()
             if m is None:
@@ -68,9 +69,19 @@ class Flusher:
                 if done < 0:
                     return
                 self.flushes += done
+                if failing and done:
+                    failing = False
+                    log.warning("background flush of %r works again", m)
             except Exception as exc:
-                # Kept by the mapping for its next flush(); report it now too.
-                log.error("background flush of %r failed: %s", m, exc)
+                # Kept by the mapping for its next flush(); report it now too,
+                # once per run of failures (it is retried every period).
+                log.log(
+                    logging.DEBUG if failing else logging.ERROR,
+                    "background flush of %r failed: %s",
+                    m,
+                    exc,
+                )
+                failing = True
             finally:
                 del m
             # Keep the rhythm, but never try to catch up on missed periods.
