@@ -325,9 +325,10 @@ def test_flusher_starts_flushes_within_two_periods_and_stops_on_close(big: Path)
     for offset in (0, FAR):
         m.update_region(offset, b"tick")
         assert dirty_kib(m.as_ptr()) == PS // 1024
-        took = wait_until(lambda: dirty_kib(m.as_ptr()) == 0)
+        # Within two periods even when the write lands during a flush (that
+        # flush writes it, the next one settles the count).
+        took = wait_until(lambda: dirty_kib(m.as_ptr()) == 0 and m.pending_bytes == 0)
         assert took < 2 * period
-        assert m.pending_bytes == 0
     m.close()
     assert not t.is_alive()  # close() wakes and joins it
     assert not flusher_threads()
@@ -474,13 +475,15 @@ def test_background_failure_is_logged_and_raised_by_next_flush(
     time.sleep(0.03)  # it keeps retrying, without repeating the error
     assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
     mend_hole(m, 3)
-    # The retried flush now works, but the failure is not swallowed:
+    # The background flush recovers on its own...
+    wait_until(lambda: m.pending_bytes == 0)
+    assert dirty_kib(m.as_ptr()) == 0
+    wait_until(lambda: any("works again" in r.getMessage() for r in caplog.records))
+    # ...but the failure is not swallowed: the next flush() raises it.
     with pytest.raises(FlushFailedError) as info:
         m.flush()
     assert info.value.errno == errno.ENOMEM
-    assert m.pending_bytes == 0 and dirty_kib(m.as_ptr()) == 0
     m.flush()  # reported once
-    wait_until(lambda: any("works again" in r.getMessage() for r in caplog.records))
     m.close()
     assert not flusher_threads()
 

@@ -69,9 +69,10 @@ class Flusher:
                 if done < 0:
                     return
                 self.flushes += done
-                if failing and done:
+                if failing:
                     failing = False
-                    log.warning("background flush of %r works again", m)
+                    if done:  # else an explicit flush() got there first
+                        log.warning("background flush of %r works again", m)
             except Exception as exc:
                 # Kept by the mapping for its next flush(); report it now too,
                 # once per run of failures (it is retried every period).
