@@ -63,6 +63,21 @@ def per_op(fn: Callable[[], object], ops: int, rounds: int = 7) -> Timing:
     return Timing(min(samples), statistics.median(samples))
 
 
+def interleaved(
+    fns: dict[str, Callable[[], object]], ops: int, rounds: int = 7
+) -> dict[str, Timing]:
+    """Time several candidates round-robin, so drift and noise hit them alike."""
+    for fn in fns.values():
+        fn()  # warm-up
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter_ns()
+            fn()
+            samples[name].append((time.perf_counter_ns() - t0) / ops)
+    return {name: Timing(min(s), statistics.median(s)) for name, s in samples.items()}
+
+
 def ratio_row(table: Table, name: str, ours: Timing, base: Timing, target: str) -> None:
     """Add ``ours / base`` (medians) with the target, e.g. ``"<= 1.3"``."""
     r = ours.median_ns / base.median_ns

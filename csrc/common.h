@@ -70,6 +70,7 @@ typedef struct {
     int fd;                /* our own descriptor, -1 for anonymous */
     int access;            /* enum mmapio_access */
     int closed;            /* 1 before __init__ and after close() */
+    int initialised;       /* __init__ ran (successfully or not) */
     int anonymous;
     Py_ssize_t exports;    /* live buffers and atomic views */
     Py_ssize_t mut_exports;/* of which writable */

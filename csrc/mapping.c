@@ -173,8 +173,9 @@ Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
     if (st == NULL) {
         return -1;
     }
-    if (!m->closed || m->fd >= 0 || m->data != NULL) {
-        PyErr_SetString(st->InvalidModeError, "mapping is already initialised");
+    if (m->initialised) {
+        PyErr_SetString(st->InvalidModeError,
+                        "a mapping object is initialised only once");
         return -1;
     }
     if (access < ACCESS_READ || access > ACCESS_COPY ||
@@ -190,6 +191,7 @@ Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     ensure_sigbus_handler();
+    m->initialised = 1;
     m->access = access;
     m->anonymous = fd < 0;
     if (fd >= 0) {
@@ -430,16 +432,38 @@ Mapping_releasebuffer(PyObject *self, Py_buffer *view)
     }
 }
 
-/* A memoryview of [off, off+len) exporting through Mapping_getbuffer. */
+/* A memoryview of [off, off+len) exporting through Mapping_getbuffer.
+ *
+ * The request travels in slice_* fields.  Allocating the memoryview can
+ * run a GC finalizer that itself calls export_slice() on this mapping, so
+ * the previous request is saved and restored around the call, and the
+ * result is checked: a view of anything but the requested range is
+ * released and refused rather than returned. */
 static PyObject *
 export_slice(Mapping *m, Py_ssize_t off, Py_ssize_t len, int readonly)
 {
+    int saved_pending = m->slice_pending, saved_ro = m->slice_readonly;
+    Py_ssize_t saved_off = m->slice_off, saved_len = m->slice_len;
     m->slice_pending = 1;
     m->slice_off = off;
     m->slice_len = len;
     m->slice_readonly = readonly;
     PyObject *mv = PyMemoryView_FromObject((PyObject *)m);
-    m->slice_pending = 0;
+    m->slice_pending = saved_pending;
+    m->slice_off = saved_off;
+    m->slice_len = saved_len;
+    m->slice_readonly = saved_ro;
+    if (mv == NULL) {
+        return NULL;
+    }
+    Py_buffer *b = PyMemoryView_GET_BUFFER(mv);
+    char *want = m->data ? m->data + off : empty_buffer;
+    if (b->buf != want || b->len != len || b->readonly != readonly) {
+        Py_DECREF(mv);
+        PyErr_SetString(PyExc_RuntimeError,
+                        "mapping view changed while it was being created");
+        return NULL;
+    }
     return mv;
 }
 

@@ -42,6 +42,7 @@ from .manager import (
 )
 from .segments import Segment, SegmentMut
 from .streams import MmapReader, MmapWriter
+from .watch import ChangeEvent, ChangeKind, WatchHandle
 
 __version__ = "0.1.0"
 
@@ -49,6 +50,8 @@ __all__ = [
     "AdviceFailedError",
     "AnonymousMmap",
     "BusyError",
+    "ChangeEvent",
+    "ChangeKind",
     "ChunksMut",
     "FileTruncatedError",
     "FlushFailedError",
@@ -71,6 +74,7 @@ __all__ = [
     "TouchHint",
     "UnlockFailedError",
     "WatchFailedError",
+    "WatchHandle",
     "__version__",
     "align_up",
     "copy_mmap",

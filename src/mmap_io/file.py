@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import stat
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _core
 from ._base import MappingBase
 from .enums import MmapMode, TouchHint
-from .errors import MmapIoError, ResizeFailedError, from_oserror, os_error
+from .errors import MmapIoError, ResizeFailedError, WatchFailedError, from_oserror, os_error
 from .flush import FlushPolicy, check_policy
+from .watch import ChangeEvent, WatchHandle, stop_all
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer, Self
@@ -22,7 +26,8 @@ __all__ = ["MemoryMappedFile", "MmapBuilder", "PathLike"]
 
 PathLike = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+# O_NONBLOCK: opening a FIFO must fail fast (it cannot be mapped), not hang.
+_O_FLAGS = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
 
 
 def _fspath(path: object) -> str:
@@ -44,7 +49,7 @@ def check_size(size: object, what: str = "size") -> int:
 
 def _open(path: str, flags: int, context: str) -> int:
     try:
-        return os.open(path, flags | _O_CLOEXEC, 0o644)
+        return os.open(path, flags | _O_FLAGS, 0o644)
     except OSError as exc:
         raise from_oserror(exc, path, context) from None
 
@@ -77,7 +82,15 @@ class MemoryMappedFile(MappingBase):
     ``huge_pages=False``.
     """
 
-    __slots__ = ("_flusher", "_huge_pages", "_mode", "_path_obj", "_policy", "_touch_hint")
+    __slots__ = (
+        "_flusher",
+        "_huge_pages",
+        "_mode",
+        "_path_obj",
+        "_policy",
+        "_touch_hint",
+        "_watches",
+    )
 
     _mode: MmapMode
     _policy: FlushPolicy
@@ -85,6 +98,7 @@ class MemoryMappedFile(MappingBase):
     _huge_pages: bool
     _path_obj: Path | None
     _flusher: Any
+    _watches: set[WatchHandle] | None
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         raise TypeError(
@@ -112,7 +126,9 @@ class MemoryMappedFile(MappingBase):
         except OSError as exc:
             raise from_oserror(exc, path, "cannot stat") from None
         if stat.S_ISDIR(st.st_mode):
-            raise os_error(21, path, "cannot map a directory")  # EISDIR
+            raise os_error(errno.EISDIR, path, "cannot map a directory")
+        if stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
+            raise os_error(errno.ENODEV, path, "cannot map a pipe or socket")
         size = st.st_size
         if size == 0 and mode is not MmapMode.READ_ONLY:
             raise ResizeFailedError(
@@ -134,6 +150,7 @@ class MemoryMappedFile(MappingBase):
         self._touch_hint = hint
         self._huge_pages = huge
         self._flusher = None
+        self._watches = None
         self._apply_policy(policy)
         return self
 
@@ -367,6 +384,46 @@ class MemoryMappedFile(MappingBase):
         path = str(self._path_obj) if self._path_obj is not None else None
         state = "closed" if self.closed else f"len={len(self)}"
         return f"<{type(self).__name__} path={path!r} mode={self._mode.name} {state}>"
+
+    def close(self) -> None:
+        """Flush (unless the policy is NEVER), unmap and close; stop watches.
+
+        Idempotent. Raises :class:`BusyError`, and stays open, while exported
+        views are alive.
+
+        >>> m.close(); m.closed
+        True
+        """
+        super().close()
+        if self._watches:
+            stop_all(self._watches)
+
+    def watch(
+        self, callback: Callable[[ChangeEvent], object], *, poll_ms: int = 100
+    ) -> WatchHandle:
+        """Call ``callback(ChangeEvent)`` on a background thread for each change
+        to the backing file, by anyone. Needs the ``watch`` extra.
+
+        Returns once the OS watch is registered. Writes made through shared
+        mappings raise no OS notification; they are found by an ``fstat``
+        poll every ``poll_ms`` milliseconds. Closing the mapping stops its
+        watches.
+
+        >>> with m.watch(lambda event: print(event.kind)) as handle:
+        ...     pass
+        """
+        len(self)  # closed check
+        if self._path_obj is None:
+            raise WatchFailedError(
+                errno.EINVAL, "cannot watch a mapping without a path (pass path= to from_file)"
+            )
+        handle = WatchHandle(str(self._path_obj), self.fileno(), callback, poll_ms)
+        if self._watches is None:
+            self._watches = set()
+            # A mapping collected without close() stops its watches too.
+            weakref.finalize(self, stop_all, self._watches)
+        self._watches.add(handle)
+        return handle
 
     def unmap(self) -> io.FileIO:
         """Close the mapping and return an open ``io.FileIO`` for the same file.

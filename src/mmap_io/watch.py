@@ -1,0 +1,213 @@
+"""File watching: report changes made to a mapping's backing file.
+
+``m.watch(callback)`` calls ``callback(ChangeEvent)`` on a background thread
+whenever the file behind ``m`` changes. Two sources feed it:
+
+- the operating system's file notifications (inotify on Linux, through the
+  ``watchfiles`` package of the ``watch`` extra), for ``write(2)``,
+  truncation, ``chmod``, ``unlink`` and the like, reported within a few
+  tens of milliseconds;
+- an ``fstat`` poll every ``poll_ms`` milliseconds, because writes made
+  through a *shared mapping* raise no notification on any platform: they
+  show up as a new modification time (at least once per flush cycle of the
+  writer, when the kernel write-protects cleaned pages again).
+
+Events carry ``offset``/``length`` when the change is a size change (the
+region that appeared or vanished), else ``None``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import WatchFailedError
+
+__all__ = ["ChangeEvent", "ChangeKind", "WatchHandle"]
+
+log = logging.getLogger("mmap_io")
+
+_STEP_MS = 10
+_DEBOUNCE_MS = 30
+
+
+class ChangeKind(enum.Enum):
+    """What changed in a watched file.
+
+    >>> ChangeKind.REMOVED.value
+    'removed'
+    """
+
+    MODIFIED = "modified"
+    METADATA = "metadata"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    """One change to a watched file; ``offset``/``length`` may be ``None``.
+
+    >>> ChangeEvent(0, 4096, ChangeKind.MODIFIED).kind
+    <ChangeKind.MODIFIED: 'modified'>
+    """
+
+    offset: int | None
+    length: int | None
+    kind: ChangeKind
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    size: int
+    mtime_ns: int
+    meta: tuple[int, int, int]
+    identity: tuple[int, int]
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> _Snapshot:
+        return cls(
+            st.st_size,
+            st.st_mtime_ns,
+            (st.st_mode, st.st_uid, st.st_gid),
+            (st.st_dev, st.st_ino),
+        )
+
+
+def _load_notify() -> Any:
+    try:
+        from watchfiles._rust_notify import RustNotify
+    except ImportError as exc:
+        raise ImportError(
+            "m.watch() needs the 'watch' extra: pip install 'mmap-io[watch]'"
+        ) from exc
+    return RustNotify
+
+
+class WatchHandle:
+    """A running watch; stop it with :meth:`stop` or by leaving ``with``.
+
+    >>> with m.watch(print) as handle:
+    ...     os.truncate(m.path, 8192)        # doctest: +SKIP
+    """
+
+    def __init__(
+        self, path: str, fd: int, callback: Callable[[ChangeEvent], object], poll_ms: int
+    ) -> None:
+        if not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        if not isinstance(poll_ms, int) or isinstance(poll_ms, bool) or poll_ms <= 0:
+            raise ValueError(f"poll_ms must be a positive int, got {poll_ms!r}")
+        notify_cls = _load_notify()
+        self._path = path
+        self._callback = callback
+        self._poll_ms = poll_ms
+        self._stop_event = threading.Event()
+        self._fd = os.dup(fd)
+        try:
+            self._last = _Snapshot.of(os.fstat(self._fd))
+            # Registers the OS watch before returning: changes made after
+            # watch() returns are never missed.
+            self._notify = notify_cls([path], False, False, poll_ms, False, False)
+        except OSError as exc:
+            os.close(self._fd)
+            raise WatchFailedError(
+                exc.errno or 0, f"cannot watch: {exc.strerror or exc}", path
+            ) from None
+        except Exception as exc:
+            os.close(self._fd)
+            raise WatchFailedError(0, f"cannot watch: {exc}", path) from exc
+        self._removed = False
+        self._thread = threading.Thread(target=self._run, name="mmap_io-watch", daemon=True)
+        self._thread.start()
+
+    @property
+    def active(self) -> bool:
+        """True until the watch is stopped.
+
+        >>> handle.active
+        True
+        """
+        return not self._stop_event.is_set()
+
+    def stop(self) -> None:
+        """Stop the thread and release the OS watch. Idempotent.
+
+        >>> handle.stop(); handle.active
+        False
+        """
+        self._stop_event.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def __enter__(self) -> WatchHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "active" if self.active else "stopped"
+        return f"<WatchHandle {self._path!r} {state}>"
+
+    # -- the watching thread ---------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stop_event.is_set():
+                result = self._notify.watch(_DEBOUNCE_MS, _STEP_MS, self._poll_ms, self._stop_event)
+                if result == "stop":
+                    break
+                notified = isinstance(result, set) and bool(result)
+                deleted = notified and any(kind == 3 for kind, _ in result)
+                event = self._classify(notified, deleted)
+                if event is not None:
+                    self._deliver(event)
+        finally:
+            self._notify.close()
+            os.close(self._fd)
+
+    def _classify(self, notified: bool, deleted: bool) -> ChangeEvent | None:
+        try:
+            now = _Snapshot.of(os.fstat(self._fd))
+            nlink = os.fstat(self._fd).st_nlink
+        except OSError:
+            return None
+        try:
+            on_path = _Snapshot.of(os.stat(self._path)).identity
+        except OSError:
+            on_path = None
+        old, self._last = self._last, now
+        if deleted or nlink == 0 or on_path != now.identity:
+            # Once gone, every later change is reported as REMOVED too.
+            first = not self._removed
+            self._removed = True
+            return ChangeEvent(None, None, ChangeKind.REMOVED) if notified or first else None
+        if now.size != old.size:
+            lo = min(now.size, old.size)
+            return ChangeEvent(lo, abs(now.size - old.size), ChangeKind.MODIFIED)
+        if now.mtime_ns != old.mtime_ns:
+            return ChangeEvent(None, None, ChangeKind.MODIFIED)
+        if now.meta != old.meta or notified:
+            kind = ChangeKind.METADATA if now.meta != old.meta else ChangeKind.MODIFIED
+            return ChangeEvent(None, None, kind)
+        return None
+
+    def _deliver(self, event: ChangeEvent) -> None:
+        try:
+            self._callback(event)
+        except Exception:
+            log.exception("watch callback for %r failed on %r", self._path, event)
+
+
+def stop_all(handles: set[WatchHandle]) -> None:
+    """Stop every handle in ``handles`` (used by close() and finalizers)."""
+    for handle in list(handles):
+        with contextlib.suppress(Exception):
+            handle.stop()
+    handles.clear()
