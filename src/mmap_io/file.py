@@ -327,26 +327,6 @@ class MemoryMappedFile(MappingBase):
         """The :class:`FlushPolicy` in force."""
         return self._policy
 
-    def close(self) -> None:
-        """Unmap and close; idempotent.
-
-        When the flush policy is not ``NEVER``, a read-write mapping is
-        flushed first (and a ``FlushFailedError`` is raised, after closing,
-        if that fails or a background flush failed unseen). The
-        ``every_millis`` thread is stopped before this returns. Raises
-        :class:`BusyError` (and stays open) while views are alive.
-
-        >>> m.close(); m.closed
-        True
-        """
-        try:
-            super().close()
-        finally:
-            flusher = getattr(self, "_flusher", None)
-            if flusher is not None and self.closed:
-                self._flusher = None
-                flusher.stop()
-
     # -- async (the ``async`` extra: anyio) --------------------------------
 
     async def update_region_async(self, offset: int, data: Buffer) -> None:
@@ -386,17 +366,28 @@ class MemoryMappedFile(MappingBase):
         return f"<{type(self).__name__} path={path!r} mode={self._mode.name} {state}>"
 
     def close(self) -> None:
-        """Flush (unless the policy is NEVER), unmap and close; stop watches.
+        """Flush (unless the policy is NEVER), unmap and close; stop the
+        ``every_millis`` thread and the watches before returning.
 
         Idempotent. Raises :class:`BusyError`, and stays open, while exported
-        views are alive.
+        views are alive. If the flush before closing fails, or a background
+        flush failed and no ``flush()`` has reported it yet, raises
+        :class:`FlushFailedError` after closing.
 
         >>> m.close(); m.closed
         True
         """
-        super().close()
-        if self._watches:
-            stop_all(self._watches)
+        try:
+            super().close()
+        finally:
+            if self.closed:
+                flusher = getattr(self, "_flusher", None)
+                if flusher is not None:
+                    self._flusher = None
+                    flusher.stop()
+                watches = getattr(self, "_watches", None)
+                if watches:
+                    stop_all(watches)
 
     def watch(
         self, callback: Callable[[ChangeEvent], object], *, poll_ms: int = 100
