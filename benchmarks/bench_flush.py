@@ -8,15 +8,19 @@
    the background thread).
 2. One dirty page made durable: ``flush_range`` vs stdlib ``mmap.flush(off,
    size)`` (a bare msync), and ``flush()`` vs ``mmap.flush()``; each op
-   dirties the page first (``update_region`` vs slice assignment).
+   dirties the page first (``update_region`` vs slice assignment). The four
+   are timed round-robin, as disk latency drifts between rounds.
 """
 
 from __future__ import annotations
 
 import mmap
 import os
+import statistics
+import time
+from collections.abc import Callable
 
-from benchmarks._harness import Table, per_op, ratio_row, temp_file
+from benchmarks._harness import Table, Timing, per_op, ratio_row, temp_file
 from mmap_io import FlushPolicy, MemoryMappedFile
 
 FILE = 64 << 20
@@ -66,6 +70,21 @@ def _policy_table(path: str, rounds: int) -> Table:
     return t
 
 
+def _interleaved(fns: dict[str, Callable[[], None]], ops: int, rounds: int) -> dict[str, Timing]:
+    """Time each fn once per round, in rotating order, so the disk's mood
+    (its latency drifts a lot on a shared VM) hits all of them alike."""
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    names = list(fns)
+    for fn in fns.values():
+        fn()  # warm-up
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            t0 = time.perf_counter_ns()
+            fns[name]()
+            samples[name].append((time.perf_counter_ns() - t0) / ops)
+    return {n: Timing(min(v), statistics.median(v)) for n, v in samples.items()}
+
+
 def _flush_table(path: str, ops: int, rounds: int) -> Table:
     t = Table("make one dirty page durable", "µs per op")
     fd = os.open(path, os.O_RDWR)
@@ -102,15 +121,19 @@ def _flush_table(path: str, ops: int, rounds: int) -> Table:
                 m.start_flush(off, 4096)
             m.flush()
 
-        res = {}
-        for name, fn in (
-            ("flush_range(off, 4096)", ours_range),
-            ("stdlib mmap.flush(off, 4096)", std_range),
-            ("flush()", ours_all),
-            ("stdlib mmap.flush()", std_all),
-        ):
-            res[name] = per_op(fn, ops, rounds=rounds)
-            t.add(name, f"{res[name].median_ns / 1e3:.1f}", f"min {res[name].min_ns / 1e3:.1f}")
+        os.sync()  # let earlier writeback settle before timing syncs
+        res = _interleaved(
+            {
+                "flush_range(off, 4096)": ours_range,
+                "stdlib mmap.flush(off, 4096)": std_range,
+                "flush()": ours_all,
+                "stdlib mmap.flush()": std_all,
+            },
+            ops,
+            rounds,
+        )
+        for name, tm in res.items():
+            t.add(name, f"{tm.median_ns / 1e3:.1f}", f"min {tm.min_ns / 1e3:.1f}")
         start = per_op(ours_start, ops, rounds=rounds)
         t.add("start_flush(off, 4096)", f"{start.median_ns / 1e3:.1f}", "no wait (extension)")
         ratio_row(
