@@ -89,11 +89,18 @@ typedef struct {
     pthread_rwlock_t copy_lock;
     int locks_ready;
     int big_ops;           /* GIL-less copies in flight (changed under GIL) */
-    /* Flush-policy accounting (see policy.c). */
+    /* Flush-policy accounting (see durability.c). */
     int policy;
     Py_ssize_t policy_n;
     Py_ssize_t pending_bytes;
     Py_ssize_t pending_writes;
+    /* Durability (durability.c).  flush_lock serialises the flushes of one
+     * mapping (taken without the GIL, before map_lock). */
+    pthread_mutex_t flush_lock;
+    int sync_meta;         /* the file's size changed: fsync it on next flush */
+    PyObject *sync_dir;    /* bytes: parent directory to fsync on next flush */
+    PyObject *flush_error; /* background flush failure, raised by flush() */
+    int raw_writes;        /* as_mut_ptr() was handed out: always flush */
     PyObject *path;        /* for messages; None when unknown */
     PyObject *weakreflist;
 } Mapping;

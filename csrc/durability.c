@@ -1,12 +1,18 @@
-/* flush(), flush_range(), resize() and the flush-policy accounting.
+/* flush(), flush_range(), start_flush(), resize() and the flush-policy
+ * accounting.
  *
  * The counters live here, in C, so that update_region() can apply the
  * policy without a round trip through Python.  every_millis is driven by
- * a Python thread (flush.py) that calls flush() when `needs_flush` says
- * so; the C side only counts.
+ * a Python thread (_flusher.py) that calls _flush_background(); the C side
+ * counts, flushes, and keeps a background failure for the next flush().
+ *
+ * Locking: flush_lock serialises the flushes of one mapping (so a
+ * background flush and an explicit one never run at once); it is taken
+ * with the GIL released and before map_lock, which every msync holds
+ * shared.  close() holds map_lock exclusive and never takes flush_lock, so
+ * a flush waiting for map_lock cannot deadlock with it.
  */
 #include "common.h"
-
 static Py_ssize_t
 page_size_value(void)
 {
@@ -18,24 +24,108 @@ page_size_value(void)
     return ps;
 }
 
-/* msync [start, start+len) with the GIL released and map_lock shared.
- * Returns 0, an errno, or -1 when the mapping was closed meanwhile. */
-static int
-sync_range(Mapping *m, Py_ssize_t start, Py_ssize_t len, int flags)
+/* One flush: msync a byte range, then, when asked, fsync the file (its
+ * size changed) and its parent directory (it was created). */
+typedef struct {
+    Py_ssize_t start;      /* page-aligned */
+    Py_ssize_t end;        /* clamped to map_size under the lock */
+    int flags;             /* MS_SYNC, or 0 for start_flush() */
+    int fsync_file;
+    const char *dir;
+    int err;               /* errno of the step that failed, else 0 */
+    const char *step;      /* message of the step that failed */
+    int dir_failed;        /* the failing step was the directory's */
+} SyncJob;
+
+/* Run `j` with the GIL released and map_lock held (shared or exclusive). */
+static void
+sync_job_locked(Mapping *m, SyncJob *j)
 {
-    int rc = 0;
+    Py_ssize_t end = j->end < m->map_size ? j->end : m->map_size;
+    if (m->data == NULL || end <= j->start) {
+        return;
+    }
+    if (j->flags == 0) {
+#if defined(__linux__) && defined(SYNC_FILE_RANGE_WRITE)
+        /* MS_ASYNC is a no-op on Linux: start the writeback ourselves. */
+        if (sync_file_range(m->fd, j->start, end - j->start,
+                            SYNC_FILE_RANGE_WRITE) != 0) {
+            j->err = errno;
+            j->step = "sync_file_range failed";
+        }
+#else
+        if (msync(m->data + j->start, (size_t)(end - j->start), MS_ASYNC) != 0) {
+            j->err = errno;
+            j->step = "msync(MS_ASYNC) failed";
+        }
+#endif
+        return;
+    }
+    if (msync(m->data + j->start, (size_t)(end - j->start), j->flags) != 0) {
+        j->err = errno;
+        j->step = "msync failed";
+        return;
+    }
+    if (j->fsync_file && fsync(m->fd) != 0) {
+        j->err = errno;
+        j->step = "fsync failed";
+        return;
+    }
+    if (j->dir != NULL) {
+        int dfd = open(j->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        /* Some file systems cannot fsync a directory (EINVAL): nothing to do. */
+        if (dfd < 0 || (fsync(dfd) != 0 && errno != EINVAL)) {
+            j->err = errno;
+            j->step = "fsync of the parent directory failed";
+            j->dir_failed = 1;
+        }
+        if (dfd >= 0) {
+            close(dfd);
+        }
+    }
+}
+
+/* Run `j` with the GIL released and map_lock shared.  Returns -1 when the
+ * mapping was closed meanwhile, else 0 (j->err tells about failures). */
+static int
+sync_job(Mapping *m, SyncJob *j)
+{
+    int closed;
     Py_BEGIN_ALLOW_THREADS
     pthread_rwlock_rdlock(&m->map_lock);
-    if (m->closed) {
-        rc = -1;
-    }
-    else if (m->data != NULL && len > 0 &&
-             msync(m->data + start, (size_t)len, flags) != 0) {
-        rc = errno;
+    closed = m->closed;
+    if (!closed) {
+        sync_job_locked(m, j);
     }
     pthread_rwlock_unlock(&m->map_lock);
     Py_END_ALLOW_THREADS
-    return rc;
+    return closed ? -1 : 0;
+}
+
+/* Raise FlushFailedError for a failed job (or MappingClosedError). */
+static int
+raise_sync_failure(Mapping *m, int rc, SyncJob *j)
+{
+    if (rc < 0) {
+        raise_closed(m);
+        return -1;
+    }
+    ModState *st = state_of((PyObject *)m);
+    if (st != NULL) {
+        raise_os_error(m, st->FlushFailedError, j->err, j->step);
+    }
+    return -1;
+}
+
+static void
+flush_lock_acquire(Mapping *m)
+{
+    if (pthread_mutex_trylock(&m->flush_lock) == 0) {
+        return;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&m->flush_lock);
+    Py_END_ALLOW_THREADS
 }
 
 static int
@@ -44,32 +134,77 @@ needs_sync(Mapping *m)
     return m->access == ACCESS_WRITE && !m->anonymous && m->data != NULL;
 }
 
-/* Flush the whole mapping and settle the counters; -1 with an exception. */
 static int
-flush_all(Mapping *m, int flags)
+has_dirty_data(Mapping *m)
 {
-    Py_ssize_t bytes = m->pending_bytes, writes = m->pending_writes;
-    int had_views = m->dirty_views;
-    m->dirty_views = m->mut_exports > 0;
-    if (needs_sync(m)) {
-        int rc = sync_range(m, 0, m->map_size, flags);
-        if (rc != 0) {
-            m->dirty_views |= had_views;
-            if (rc < 0) {
-                raise_closed(m);
-                return -1;
-            }
-            ModState *st = state_of((PyObject *)m);
-            if (st != NULL) {
-                raise_os_error(m, st->FlushFailedError, rc, "msync failed");
-            }
-            return -1;
-        }
+    return m->pending_bytes > 0 || m->pending_writes > 0 || m->dirty_views ||
+           m->mut_exports > 0 || m->raw_writes || m->sync_meta ||
+           m->sync_dir != NULL;
+}
+
+/* Flush the whole mapping (and the file's size and directory entry when
+ * they changed) and settle the counters; -1 with an exception. */
+static int
+flush_all(Mapping *m)
+{
+    if (!needs_sync(m)) {
+        /* Read-only, copy-on-write, anonymous: nothing reaches a file. */
+        m->pending_bytes = 0;
+        m->pending_writes = 0;
+        m->dirty_views = m->mut_exports > 0;
+        return 0;
     }
+    flush_lock_acquire(m);
+    Py_ssize_t bytes = m->pending_bytes, writes = m->pending_writes;
+    int had_views = m->dirty_views, meta = m->sync_meta;
+    PyObject *dir = m->sync_dir; /* reference moved into this call */
+    m->sync_dir = NULL;
+    m->sync_meta = 0;
+    m->dirty_views = m->mut_exports > 0;
+    SyncJob j = {0, PY_SSIZE_T_MAX, MS_SYNC, meta,
+                 dir ? PyBytes_AS_STRING(dir) : NULL, 0, NULL, 0};
+    int rc = sync_job(m, &j);
+    pthread_mutex_unlock(&m->flush_lock);
+    if (rc < 0 || j.err != 0) {
+        /* Keep everything owed for the next attempt; only a directory
+         * that cannot be synced (removed, say) is reported once, not
+         * retried forever. */
+        m->dirty_views |= had_views;
+        m->sync_meta |= meta;
+        if (m->sync_dir == NULL && !j.dir_failed) {
+            m->sync_dir = dir;
+            dir = NULL;
+        }
+        Py_XDECREF(dir);
+        return raise_sync_failure(m, rc, &j);
+    }
+    Py_XDECREF(dir);
     /* Writes that landed while msync ran stay counted. */
     m->pending_bytes = m->pending_bytes > bytes ? m->pending_bytes - bytes : 0;
     m->pending_writes = m->pending_writes > writes ? m->pending_writes - writes : 0;
     return 0;
+}
+
+/* The flush close() and garbage collection do when the policy is not
+ * NEVER.  The caller holds the GIL and map_lock exclusive.  Returns 0, or
+ * an errno with *step naming what failed. */
+static int
+flush_for_close(Mapping *m, const char **step)
+{
+    if (m->policy == POLICY_NEVER || !needs_sync(m)) {
+        return 0;
+    }
+    PyObject *dir = m->sync_dir;
+    m->sync_dir = NULL;
+    SyncJob j = {0, PY_SSIZE_T_MAX, MS_SYNC, m->sync_meta,
+                 dir ? PyBytes_AS_STRING(dir) : NULL, 0, NULL, 0};
+    Py_BEGIN_ALLOW_THREADS
+    sync_job_locked(m, &j);
+    Py_END_ALLOW_THREADS
+    Py_XDECREF(dir);
+    m->sync_meta = 0;
+    *step = j.step;
+    return j.err;
 }
 
 static int
@@ -79,67 +214,132 @@ policy_after_write(Mapping *m, Py_ssize_t len)
     m->pending_writes += 1;
     switch (m->policy) {
     case POLICY_ALWAYS:
-        return flush_all(m, MS_SYNC);
+        return flush_all(m);
     case POLICY_BYTES:
-        return m->pending_bytes >= m->policy_n ? flush_all(m, MS_SYNC) : 0;
+        return m->pending_bytes >= m->policy_n ? flush_all(m) : 0;
     case POLICY_WRITES:
-        return m->pending_writes >= m->policy_n ? flush_all(m, MS_SYNC) : 0;
+        return m->pending_writes >= m->policy_n ? flush_all(m) : 0;
     default:
         return 0;
     }
 }
 
+/* After an explicit flush: raise the failure of a background flush that
+ * nobody has seen yet (chained to the current error, if any). */
+static PyObject *
+report_deferred(Mapping *m, int rc)
+{
+    PyObject *deferred = m->flush_error;
+    if (deferred == NULL) {
+        if (rc < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    m->flush_error = NULL;
+    if (rc < 0) {
+        PyObject *t, *v, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        PyErr_NormalizeException(&t, &v, &tb);
+        if (v != NULL) {
+            PyException_SetContext(v, deferred); /* steals */
+        }
+        else {
+            Py_DECREF(deferred);
+        }
+        PyErr_Restore(t, v, tb);
+        return NULL;
+    }
+    PyErr_SetObject((PyObject *)Py_TYPE(deferred), deferred);
+    Py_DECREF(deferred);
+    return NULL;
+}
+
 PyDoc_STRVAR(Mapping_flush_doc,
 "flush($self, /)\n--\n\n"
-"Write every dirty page to the file and wait (msync MS_SYNC). A no-op on\n"
-"read-only, copy-on-write and anonymous mappings. Resets pending_bytes.\n\n"
+"Write every dirty page to the file and wait (msync MS_SYNC). After the\n"
+"file was created or resized, also fsync the file (and, once, its parent\n"
+"directory) so its size is durable. A no-op on read-only, copy-on-write\n"
+"and anonymous mappings. Resets pending_bytes. If a background flush\n"
+"(FlushPolicy.every_millis) failed since the last flush(), raises that\n"
+"FlushFailedError (after flushing).\n\n"
 "    >>> m.update_region(0, b'x'); m.flush(); m.pending_bytes\n    0");
 
 static PyObject *
 Mapping_flush(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     Mapping *m = (Mapping *)self;
-    if (check_open(m) < 0 || flush_all(m, MS_SYNC) < 0) {
+    if (check_open(m) < 0) {
         return NULL;
     }
-    Py_RETURN_NONE;
+    return report_deferred(m, flush_all(m));
+}
+
+/* Validate (offset, length) and widen them outward to whole pages; length
+ * None means "to the end".  0 on success, -1 with an exception. */
+static int
+page_range(Mapping *m, PyObject *offo, PyObject *leno, Py_ssize_t *start,
+           Py_ssize_t *end)
+{
+    Py_ssize_t off, len;
+    if (leno == Py_None) {
+        if (as_offset(offo, &off, "offset") < 0 || check_open(m) < 0) {
+            return -1;
+        }
+        PyObject *rest = PyLong_FromSsize_t(off >= 0 && off <= m->size
+                                                ? m->size - off : 0);
+        int rc = rest ? check_range(m, offo, rest, &off, &len) : -1;
+        Py_XDECREF(rest);
+        if (rc < 0) {
+            return -1;
+        }
+    }
+    else if (check_range(m, offo, leno, &off, &len) < 0) {
+        return -1;
+    }
+    Py_ssize_t ps = page_size_value();
+    *start = off - off % ps;
+    *end = off + len;
+    if (*end % ps) {
+        *end += ps - *end % ps;
+    }
+    if (*end > m->map_size) {
+        *end = m->map_size;
+    }
+    if (len == 0) {
+        *end = *start;
+    }
+    return 0;
 }
 
 PyDoc_STRVAR(Mapping_flush_range_doc,
 "flush_range($self, offset, length, /)\n--\n\n"
-"Flush [offset, offset+length), widened outward to whole pages, and wait.\n"
-"pending_bytes drops by the page-aligned length flushed (never below 0).\n\n"
-"    >>> m.flush_range(0, 4096)");
+"Flush [offset, offset+length), widened outward to whole pages, and wait\n"
+"(msync MS_SYNC). pending_bytes drops by the page-aligned length flushed\n"
+"(never below 0); writes outside the range stay counted. A zero length\n"
+"is a no-op.\n\n"
+"    >>> m.update_region(0, b'x'); m.flush_range(0, 1)");
 
 static PyObject *
 Mapping_flush_range(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Mapping *m = (Mapping *)self;
-    Py_ssize_t off, len;
+    Py_ssize_t start, end;
     if (!nargs_ok("flush_range", nargs, 2) ||
-        check_range(m, args[0], args[1], &off, &len) < 0) {
+        page_range(m, args[0], args[1], &start, &end) < 0) {
         return NULL;
     }
-    if (len == 0) {
+    if (end == start) {
         Py_RETURN_NONE;
     }
-    Py_ssize_t ps = page_size_value();
-    Py_ssize_t start = off - off % ps;
-    Py_ssize_t end = off + len;
-    end = end % ps ? end + (ps - end % ps) : end;
-    if (end > m->map_size) {
-        end = m->map_size;
-    }
     if (needs_sync(m)) {
-        int rc = sync_range(m, start, end - start, MS_SYNC);
-        if (rc < 0) {
-            return raise_closed(m);
-        }
-        if (rc > 0) {
-            ModState *st = state_of(self);
-            return st ? raise_os_error(m, st->FlushFailedError, rc,
-                                       "msync failed")
-                      : NULL;
+        flush_lock_acquire(m);
+        SyncJob j = {start, end, MS_SYNC, 0, NULL, 0, NULL, 0};
+        int rc = sync_job(m, &j);
+        pthread_mutex_unlock(&m->flush_lock);
+        if (rc < 0 || j.err != 0) {
+            raise_sync_failure(m, rc, &j);
+            return NULL;
         }
     }
     Py_ssize_t flushed = end - start;
@@ -149,6 +349,121 @@ Mapping_flush_range(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_RETURN_NONE;
 }
+
+PyDoc_STRVAR(Mapping_start_flush_doc,
+"start_flush($self, /, offset=0, length=None)\n--\n\n"
+"Start writing the dirty pages of [offset, offset+length) (default: the\n"
+"whole mapping) back to the file without waiting: sync_file_range(\n"
+"SYNC_FILE_RANGE_WRITE) on Linux, where msync(MS_ASYNC) does nothing,\n"
+"msync(MS_ASYNC) elsewhere. Nothing is durable until flush() or\n"
+"flush_range() returns, so pending_bytes is unchanged; a later flush()\n"
+"then has less to wait for. A no-op on read-only and copy-on-write\n"
+"mappings. An extension beyond the seeds' API.\n\n"
+"    >>> m.update_region(0, b'x' * 4096); m.start_flush(); m.flush()");
+
+static PyObject *
+Mapping_start_flush(PyObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"offset", "length", NULL};
+    Mapping *m = (Mapping *)self;
+    PyObject *offo = NULL, *leno = Py_None;
+    Py_ssize_t start, end;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|OO:start_flush", kwlist,
+                                     &offo, &leno)) {
+        return NULL;
+    }
+    PyObject *zero = NULL;
+    if (offo == NULL) {
+        offo = zero = PyLong_FromLong(0);
+        if (zero == NULL) {
+            return NULL;
+        }
+    }
+    int rc = page_range(m, offo, leno, &start, &end);
+    Py_XDECREF(zero);
+    if (rc < 0) {
+        return NULL;
+    }
+    if (end > start && needs_sync(m)) {
+        SyncJob j = {start, end, 0, 0, NULL, 0, NULL, 0};
+        rc = sync_job(m, &j);
+        if (rc < 0 || j.err != 0) {
+            raise_sync_failure(m, rc, &j);
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Mapping_flush_background_doc,
+"_flush_background($self, /)\n--\n\n"
+"Internal, for the every_millis thread: flush if anything may be dirty.\n"
+"Returns 1 after a flush, 0 when there was nothing to flush, -1 once the\n"
+"mapping is closed (the thread then stops). A failure is kept for the\n"
+"next flush() and raised for the thread to log.");
+
+static PyObject *
+Mapping_flush_background(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    Mapping *m = (Mapping *)self;
+    if (m->closed) {
+        return PyLong_FromLong(-1);
+    }
+    if (!needs_sync(m) || !has_dirty_data(m)) {
+        return PyLong_FromLong(0);
+    }
+    if (flush_all(m) == 0) {
+        return PyLong_FromLong(1);
+    }
+    if (m->closed) { /* closed while we waited: nothing left to report */
+        PyErr_Clear();
+        return PyLong_FromLong(-1);
+    }
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    PyErr_NormalizeException(&t, &v, &tb);
+    if (v != NULL && m->flush_error == NULL) {
+        /* Keep the first failure, without a traceback (frames would keep
+         * objects alive). */
+        PyObject *copy = Py_NewRef(v);
+        (void)PyException_SetTraceback(copy, Py_None);
+        m->flush_error = copy;
+    }
+    PyErr_Restore(t, v, tb);
+    return NULL;
+}
+
+PyDoc_STRVAR(Mapping_sync_on_flush_doc,
+"_sync_on_flush($self, directory=None, /)\n--\n\n"
+"Internal: the file's size changed (it was created or truncated), so the\n"
+"next flush also fsyncs the file, and, given a directory (bytes or str),\n"
+"fsyncs that directory once so the new file's name is durable.");
+
+static PyObject *
+Mapping_sync_on_flush(PyObject *self, PyObject *args)
+{
+    Mapping *m = (Mapping *)self;
+    PyObject *dir = Py_None, *encoded = NULL;
+    if (!PyArg_ParseTuple(args, "|O:_sync_on_flush", &dir)) {
+        return NULL;
+    }
+    if (dir != Py_None && !PyUnicode_FSConverter(dir, &encoded)) {
+        return NULL;
+    }
+    m->sync_meta = 1;
+    if (encoded != NULL) {
+        Py_XSETREF(m->sync_dir, encoded);
+    }
+    Py_RETURN_NONE;
+}
+
+#define DURABILITY_MAPPING_METHODS                                            \
+    {"start_flush", (PyCFunction)(void (*)(void))Mapping_start_flush,         \
+     METH_VARARGS | METH_KEYWORDS, Mapping_start_flush_doc},                  \
+    {"_flush_background", Mapping_flush_background, METH_NOARGS,              \
+     Mapping_flush_background_doc},                                           \
+    {"_sync_on_flush", Mapping_sync_on_flush, METH_VARARGS,                   \
+     Mapping_sync_on_flush_doc},
 
 /* Change the mapping's size; map_lock is held exclusive and the GIL held.
  * Returns 0 or an errno, with the mapping intact on failure. */
@@ -194,6 +509,7 @@ remap_locked(Mapping *m, Py_ssize_t new_size)
 PyDoc_STRVAR(Mapping_resize_doc,
 "resize($self, new_size, /)\n--\n\n"
 "Grow or shrink the file and the mapping (read-write file mappings only).\n"
+"The next flush() also fsyncs the file, so the new size is durable.\n"
 "Raises BusyError while exported views are alive, ResizeFailedError for\n"
 "a size of 0 or above 128 TiB.\n\n"
 "    >>> m.resize(8192); len(m)\n    8192");
@@ -226,8 +542,12 @@ Mapping_resize(PyObject *self, PyObject *arg)
         pthread_rwlock_unlock(&m->map_lock);
         return m->closed ? raise_closed(m) : raise_busy(m, "resize");
     }
+    Py_ssize_t old_size = m->size;
     int err = new_size == m->size ? 0 : remap_locked(m, new_size);
     pthread_rwlock_unlock(&m->map_lock);
+    if (new_size != old_size) {
+        m->sync_meta = 1; /* the next flush makes the new size durable */
+    }
     if (err != 0) {
         PyObject *w = where(m);
         if (w != NULL) {
@@ -251,8 +571,7 @@ static PyObject *
 Mapping_get_needs_flush(PyObject *self, void *Py_UNUSED(c))
 {
     Mapping *m = (Mapping *)self;
-    return PyBool_FromLong(!m->closed && (m->pending_bytes > 0 ||
-                                          m->dirty_views || m->mut_exports));
+    return PyBool_FromLong(!m->closed && needs_sync(m) && has_dirty_data(m));
 }
 
 PyDoc_STRVAR(Mapping_set_policy_doc,

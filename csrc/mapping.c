@@ -75,6 +75,13 @@ Mapping_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_MemoryError, "cannot create the mapping lock");
         return NULL;
     }
+    if (pthread_mutex_init(&m->flush_lock, NULL) != 0) {
+        pthread_rwlock_destroy(&m->map_lock);
+        pthread_rwlock_destroy(&m->copy_lock);
+        Py_DECREF(m);
+        PyErr_SetString(PyExc_MemoryError, "cannot create the flush lock");
+        return NULL;
+    }
     m->locks_ready = 1;
     return (PyObject *)m;
 }
@@ -246,21 +253,11 @@ Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
-/* Flush before unmapping when the policy asks for durability; returns the
- * errno of a failed msync (0 on success or when nothing was needed). */
-static int
-flush_before_close(Mapping *m)
-{
-    if (m->policy == POLICY_NEVER || m->access != ACCESS_WRITE ||
-        m->anonymous || m->data == NULL) {
-        return 0;
-    }
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    rc = msync(m->data, (size_t)m->map_size, MS_SYNC);
-    Py_END_ALLOW_THREADS
-    return rc == 0 ? 0 : errno;
-}
+/* durability.c: flush before unmapping when the policy asks for it
+ * (returns an errno, 0 when fine or nothing was needed), and raise a
+ * background flush failure nobody has seen yet. */
+static int flush_for_close(Mapping *m, const char **step);
+static PyObject *report_deferred(Mapping *m, int rc);
 
 /* Unmap and close the fd; the caller holds the GIL and checked exports. */
 static void
@@ -316,7 +313,9 @@ lock_exclusive(Mapping *m)
 
 PyDoc_STRVAR(Mapping_close_doc,
 "close($self, /)\n--\n\n"
-"Unmap and close. Idempotent. Flushes first unless the policy is NEVER.\n"
+"Unmap and close. Idempotent. Flushes first unless the policy is NEVER\n"
+"(and then raises FlushFailedError if that failed, after closing, or if a\n"
+"background flush failed unseen).\n"
 "Raises BusyError (and stays open) while exported views are alive.\n\n"
 "    >>> m.close(); m.closed\n    True");
 
@@ -338,16 +337,19 @@ Mapping_close(PyObject *self, PyObject *Py_UNUSED(ignored))
         }
         return raise_busy(m, "close");
     }
-    int err = flush_before_close(m);
+    const char *step = NULL;
+    int err = flush_for_close(m, &step);
     release_mapping(m);
     pthread_rwlock_unlock(&m->map_lock);
+    m->pending_bytes = 0;
+    m->pending_writes = 0;
     if (err != 0) {
         ModState *st = state_of(self);
-        return st ? raise_os_error(m, st->FlushFailedError, err,
-                                   "msync before close failed")
-                  : NULL;
+        if (st != NULL) {
+            raise_os_error(m, st->FlushFailedError, err, step);
+        }
     }
-    Py_RETURN_NONE;
+    return report_deferred(m, err != 0 ? -1 : 0);
 }
 
 static int
@@ -355,6 +357,7 @@ Mapping_traverse(PyObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(((Mapping *)self)->path);
+    Py_VISIT(((Mapping *)self)->flush_error);
     return 0;
 }
 
@@ -362,6 +365,8 @@ static int
 Mapping_clear(PyObject *self)
 {
     Py_CLEAR(((Mapping *)self)->path);
+    Py_CLEAR(((Mapping *)self)->flush_error);
+    Py_CLEAR(((Mapping *)self)->sync_dir);
     return 0;
 }
 
@@ -375,12 +380,25 @@ Mapping_dealloc(PyObject *self)
         PyObject_ClearWeakRefs(self);
     }
     if (!m->closed) {
-        (void)flush_before_close(m);
+        const char *step = NULL;
+        int err = flush_for_close(m, &step);
         release_mapping(m);
+        if (err != 0) {
+            /* Nobody to raise to: report it like an error in __del__. */
+            PyObject *t, *v, *tb;
+            PyErr_Fetch(&t, &v, &tb);
+            ModState *st = state_of(self);
+            if (st != NULL) {
+                raise_os_error(m, st->FlushFailedError, err, step);
+                PyErr_WriteUnraisable(NULL);
+            }
+            PyErr_Restore(t, v, tb);
+        }
     }
     if (m->locks_ready) {
         pthread_rwlock_destroy(&m->map_lock);
         pthread_rwlock_destroy(&m->copy_lock);
+        pthread_mutex_destroy(&m->flush_lock);
     }
     (void)Mapping_clear(self);
     tp->tp_free(self);
@@ -570,5 +588,6 @@ Mapping_as_mut_ptr(PyObject *self, PyObject *Py_UNUSED(ignored))
         return NULL;
     }
     m->dirty_views = 1;
+    m->raw_writes = 1; /* untracked from now on: every_millis always flushes */
     return PyLong_FromVoidPtr(m->data);
 }

@@ -34,6 +34,7 @@ static PyMethodDef Mapping_methods[] = {
     {"_set_flush_policy", Mapping_set_policy, METH_VARARGS,
      Mapping_set_policy_doc},
     ATOMICS_MAPPING_METHODS
+    DURABILITY_MAPPING_METHODS
     SYSCALLS_MAPPING_METHODS
     {NULL, NULL, 0, NULL},
 };
@@ -41,7 +42,8 @@ static PyMethodDef Mapping_methods[] = {
 static PyGetSetDef Mapping_getset[] = {
     {"closed", Mapping_get_closed, NULL, "True once the mapping is closed.", NULL},
     {"pending_bytes", Mapping_get_pending_bytes, NULL,
-     "Bytes written through update_region since the last flush.", NULL},
+     "Bytes written through update_region since the last flush (writes\n"
+     "through writable views such as as_slice_mut are not counted).", NULL},
     {"_access", Mapping_get_access, NULL, "0 read-only, 1 read-write, 2 COW.", NULL},
     {"_exports", Mapping_get_exports, NULL, "Live exported views.", NULL},
     {"_needs_flush", Mapping_get_needs_flush, NULL,

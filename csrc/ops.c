@@ -57,7 +57,8 @@ PyDoc_STRVAR(Mapping_as_slice_mut_doc,
 "as_slice_mut($self, offset, length, /)\n--\n\n"
 "Writable zero-copy memoryview of [offset, offset+length); read-write and\n"
 "copy-on-write mappings only. Writes through it bypass the flush-policy\n"
-"counters.\n\n"
+"counters (pending_bytes, ALWAYS, every_bytes, every_writes): call flush(),\n"
+"or use every_millis, which flushes while writable views are alive.\n\n"
 "    >>> m.as_slice_mut(0, 5)[:] = b'HELLO'");
 
 static PyObject *

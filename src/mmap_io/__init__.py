@@ -9,6 +9,7 @@ b'hello'
 """
 
 from ._core import page_size
+from .aio import copy_mmap_async, create_mmap_async, delete_mmap_async
 from .anonymous import AnonymousMmap
 from .enums import MmapAdvice, MmapMode, TouchHint
 from .errors import (
@@ -79,8 +80,11 @@ __all__ = [
     "__version__",
     "align_up",
     "copy_mmap",
+    "copy_mmap_async",
     "create_mmap",
+    "create_mmap_async",
     "delete_mmap",
+    "delete_mmap_async",
     "flush",
     "load_mmap",
     "page_size",

@@ -96,6 +96,10 @@ class MappingBase(_core.Mapping):
     def chunks_mut(self, size: int) -> ChunksMut:
         """Writable views in ``size``-byte strides, with ``.for_each_mut(fn)``.
 
+        Like every writable view, writes through them are not counted by
+        ``pending_bytes`` or the flush policies (``every_millis`` and
+        ``flush()`` still cover them).
+
         >>> def zero(offset, view):
         ...     view[:] = bytes(len(view))
         >>> m.chunks_mut(4096).for_each_mut(zero)
@@ -140,7 +144,9 @@ class MappingBase(_core.Mapping):
         """A zero-copy ``numpy.ndarray`` over the mapping (needs numpy).
 
         Read-only on read-only mappings. The array holds an export, so the
-        mapping cannot be closed or resized while it lives.
+        mapping cannot be closed or resized while it lives. Writes through
+        it are not counted by ``pending_bytes`` or the flush policies
+        (``every_millis`` and ``flush()`` still cover them).
 
         >>> a = m.as_array("<u8")
         >>> a[0] = 7

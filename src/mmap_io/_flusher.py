@@ -1,14 +1,20 @@
 """The background thread behind ``FlushPolicy.every_millis``.
 
-It holds only a weak reference to its mapping, so it never keeps the
-mapping alive: once the mapping is closed or collected the thread exits
-within one period.
+One daemon thread per mapping. It holds only a weak reference to the
+mapping, so it never keeps it alive: ``close()`` stops it at once (and
+waits for it), and so does the mapping being garbage-collected (the weak
+reference's callback wakes it). Each period it flushes through the native
+``_flush_background()``, which skips clean mappings, shares the mapping's
+flush lock with ``flush()`` (so two flushes of one mapping never overlap)
+and keeps a failure for the next ``flush()`` to raise; the thread logs it
+on the ``mmap_io`` logger.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -16,13 +22,21 @@ log = logging.getLogger("mmap_io")
 
 
 class Flusher:
-    """Flush ``m`` every ``period_ms`` while it has dirty data."""
+    """Flush a mapping every ``period_ms`` while it may hold dirty data.
+
+    >>> f = Flusher.start(m, 50)   # done by MemoryMappedFile for every_millis
+    >>> f.stop()
+    """
+
+    __slots__ = ("__weakref__", "_period", "_ref", "_stop", "flushes", "thread")
 
     def __init__(self, m: Any, period_ms: int) -> None:
-        self._ref = weakref.ref(m)
-        self._period = period_ms / 1000.0
         self._stop = threading.Event()
-        self.error: BaseException | None = None
+        stop = self._stop
+        # The callback must not reference self strongly: a plain closure over
+        # the event wakes the thread when the mapping is collected.
+        self._ref = weakref.ref(m, lambda _ref: stop.set())
+        self._period = min(period_ms / 1000.0, threading.TIMEOUT_MAX)
         self.flushes = 0
         self.thread = threading.Thread(
             target=self._run, name=f"mmap_io-flusher-{period_ms}ms", daemon=True
@@ -30,26 +44,46 @@ class Flusher:
 
     @classmethod
     def start(cls, m: Any, period_ms: int) -> Flusher:
+        """Create the flusher of ``m`` and start its thread."""
         f = cls(m, period_ms)
         f.thread.start()
         return f
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Wake the thread and make it exit; with ``wait``, join it (unless
+        called from the thread itself)."""
         self._stop.set()
+        if wait and self.thread is not threading.current_thread():
+            self.thread.join()
 
     def _run(self) -> None:
-        while not self._stop.wait(self._period):
+        period = self._period
+        deadline = time.monotonic() + period
+        failing = False
+        while not self._stop.wait(max(0.0, deadline - time.monotonic())):
             m = self._ref()
-            if m is None or m.closed:
+            if m is None:
                 return
             try:
-                if m._needs_flush:
-                    m.flush()
-                    self.flushes += 1
-            except BaseException as exc:  # reported, never swallowed
-                if m.closed:
+                done = m._flush_background()
+                if done < 0:
                     return
-                self.error = exc
-                log.error("background flush of %r failed: %s", m, exc)
+                self.flushes += done
+                if failing:
+                    failing = False
+                    if done:  # else an explicit flush() got there first
+                        log.warning("background flush of %r works again", m)
+            except Exception as exc:
+                # Kept by the mapping for its next flush(); report it now too,
+                # once per run of failures (it is retried every period).
+                log.log(
+                    logging.DEBUG if failing else logging.ERROR,
+                    "background flush of %r failed: %s",
+                    m,
+                    exc,
+                )
+                failing = True
             finally:
                 del m
+            # Keep the rhythm, but never try to catch up on missed periods.
+            deadline = max(deadline + period, time.monotonic())

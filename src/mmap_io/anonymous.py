@@ -42,6 +42,7 @@ class AnonymousMmap(MappingBase):
 
     flush = _Absent("anonymous memory has no file to flush to")
     flush_range = _Absent("anonymous memory has no file to flush to")
+    start_flush = _Absent("anonymous memory has no file to flush to")
     resize = _Absent("anonymous mappings cannot be resized")
     fileno = _Absent("anonymous memory has no file")
     watch = _Absent("anonymous memory has no file to watch")

@@ -27,7 +27,7 @@ from .flush import FlushPolicy, check_policy
 from .watch import ChangeEvent, WatchHandle, stop_all
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing_extensions import Buffer, Self
 
 __all__ = ["MemoryMappedFile", "MmapBuilder", "PathLike"]
 
@@ -169,6 +169,12 @@ class MemoryMappedFile(MappingBase):
         if policy._kind == _MILLIS and self._mode is MmapMode.READ_WRITE:
             self._flusher = start_flusher(self, policy._n)
 
+    def _created(self, path: str, new_file: bool) -> Self:
+        # The file's size changed (and it may be new): the next flush also
+        # fsyncs the file, and the parent directory for a new file.
+        self._sync_on_flush(os.path.dirname(os.path.abspath(path)) if new_file else None)
+        return self
+
     @classmethod
     def _open_path(
         cls, path: PathLike, mode: MmapMode, flags: int, context: str, **opts: Any
@@ -201,7 +207,8 @@ class MemoryMappedFile(MappingBase):
                 os.ftruncate(fd, size)
             except OSError as exc:
                 raise from_oserror(exc, p, "cannot size") from None
-            return cls._from_fd(fd, MmapMode.READ_WRITE, p, **options)
+            m = cls._from_fd(fd, MmapMode.READ_WRITE, p, **options)
+            return m._created(p, not existed)
         except BaseException:
             if not existed:
                 _unlink_quietly(p)
@@ -251,9 +258,11 @@ class MemoryMappedFile(MappingBase):
         existed = os.path.lexists(p)
         fd = _open(p, os.O_RDWR | os.O_CREAT, "cannot open or create")
         try:
-            if os.fstat(fd).st_size == 0 and not stat.S_ISDIR(os.fstat(fd).st_mode):
+            sized = os.fstat(fd).st_size == 0 and not stat.S_ISDIR(os.fstat(fd).st_mode)
+            if sized:
                 os.ftruncate(fd, size)
-            return cls._from_fd(fd, MmapMode.READ_WRITE, p, **options)
+            m = cls._from_fd(fd, MmapMode.READ_WRITE, p, **options)
+            return m._created(p, not existed) if sized else m
         except OSError as exc:
             if not existed:
                 _unlink_quietly(p)
@@ -325,23 +334,67 @@ class MemoryMappedFile(MappingBase):
         """The :class:`FlushPolicy` in force."""
         return self._policy
 
+    # -- async (the ``async`` extra: anyio) --------------------------------
+
+    async def update_region_async(self, offset: int, data: Buffer) -> None:
+        """Write ``data`` at ``offset``, then flush, in a worker thread.
+
+        Works under asyncio and trio (through anyio). Cancelling the awaiting
+        task takes effect once the write and flush are done, so the mapping
+        is never left half-written or locked.
+
+        >>> await m.update_region_async(0, b"hello")
+        """
+        from .aio import _update_and_flush
+
+        await _update_and_flush(self, offset, data)
+
+    async def flush_async(self) -> None:
+        """:meth:`flush` in a worker thread, off the event loop.
+
+        >>> await m.flush_async()
+        """
+        from .aio import run_sync
+
+        await run_sync(self.flush)
+
+    async def flush_range_async(self, offset: int, length: int) -> None:
+        """:meth:`flush_range` in a worker thread, off the event loop.
+
+        >>> await m.flush_range_async(0, 4096)
+        """
+        from .aio import run_sync
+
+        await run_sync(self.flush_range, offset, length)
+
     def __repr__(self) -> str:
         path = str(self._path_obj) if self._path_obj is not None else None
         state = "closed" if self.closed else f"len={len(self)}"
         return f"<{type(self).__name__} path={path!r} mode={self._mode.name} {state}>"
 
     def close(self) -> None:
-        """Flush (unless the policy is NEVER), unmap and close; stop watches.
+        """Flush (unless the policy is NEVER), unmap and close; stop the
+        ``every_millis`` thread and the watches before returning.
 
         Idempotent. Raises :class:`BusyError`, and stays open, while exported
-        views are alive.
+        views are alive. If the flush before closing fails, or a background
+        flush failed and no ``flush()`` has reported it yet, raises
+        :class:`FlushFailedError` after closing.
 
         >>> m.close(); m.closed
         True
         """
-        super().close()
-        if self._watches:
-            stop_all(self._watches)
+        try:
+            super().close()
+        finally:
+            if self.closed:
+                flusher = getattr(self, "_flusher", None)
+                if flusher is not None:
+                    self._flusher = None
+                    flusher.stop()
+                watches = getattr(self, "_watches", None)
+                if watches:
+                    stop_all(watches)
 
     def watch(
         self, callback: Callable[[ChangeEvent], object], *, poll_ms: int = 100

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Final
+import operator
+from typing import TYPE_CHECKING, ClassVar, Final
+
+if TYPE_CHECKING:
+    from ._flusher import Flusher
 
 __all__ = ["FlushPolicy"]
 
@@ -12,17 +16,29 @@ _ALWAYS: Final = 1
 _BYTES: Final = 2
 _WRITES: Final = 3
 _MILLIS: Final = 4
+_MAX: Final = (1 << 63) - 1
 _NAMES: Final = {_BYTES: "every_bytes", _WRITES: "every_writes", _MILLIS: "every_millis"}
 
 
 class FlushPolicy:
-    """An immutable flush policy.
+    """An immutable flush policy: when writes made through the library are
+    flushed to the file (``msync(MS_SYNC)``) without an explicit ``flush()``.
 
     ``NEVER`` (the default; ``MANUAL`` is the same value) flushes only when
     you call ``flush()``. ``ALWAYS`` flushes after every ``update_region``.
     ``every_bytes(n)`` flushes once ``n`` bytes were written since the last
     flush, ``every_writes(n)`` after ``n`` writes, and ``every_millis(ms)``
     runs a background thread that flushes dirty data every ``ms``.
+
+    The byte and write counters see ``update_region``, ``SegmentMut.write``
+    and ``MmapWriter.write``. Writes through writable views
+    (``as_slice_mut``, ``memoryview(m)``, ``chunks_mut``, ``as_array``,
+    atomic views, ``as_mut_ptr``) are invisible to them, so ``ALWAYS``,
+    ``every_bytes`` and ``every_writes`` do not fire for those; call
+    ``flush()``, or use ``every_millis``, which flushes while such views are
+    alive too. Policies only act on read-write file mappings; whatever the
+    policy, ``close()`` of a read-write mapping whose policy is not
+    ``NEVER`` flushes first.
 
     >>> FlushPolicy.every_bytes(4096)
     FlushPolicy.every_bytes(4096)
@@ -40,19 +56,33 @@ class FlushPolicy:
     _n: int
 
     def __init__(self, kind: int, n: int = 0) -> None:
+        # Internal: use the class attributes and the every_* constructors.
+        if kind in _NAMES:
+            n = self._checked(n, "n")
+        elif kind not in (_NEVER, _ALWAYS) or n != 0:
+            raise ValueError(
+                f"invalid flush policy ({kind!r}, {n!r}): use FlushPolicy.NEVER, "
+                "ALWAYS, every_bytes(n), every_writes(n) or every_millis(ms)"
+            )
         object.__setattr__(self, "_kind", kind)
         object.__setattr__(self, "_n", n)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("FlushPolicy is immutable")
 
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("FlushPolicy is immutable")
+
     @staticmethod
     def _checked(n: object, what: str) -> int:
-        if not isinstance(n, int) or isinstance(n, bool):
+        if isinstance(n, bool) or not hasattr(type(n), "__index__"):
             raise TypeError(f"{what} must be an int, not {type(n).__name__}")
-        if n <= 0:
-            raise ValueError(f"{what} must be positive, got {n}")
-        return n
+        value = operator.index(n)  # type: ignore[arg-type]
+        if value <= 0:
+            raise ValueError(f"{what} must be positive, got {value}")
+        if value > _MAX:
+            raise ValueError(f"{what} must be at most {_MAX}, got {value}")
+        return value
 
     @classmethod
     def every_bytes(cls, n: int) -> FlushPolicy:
@@ -131,7 +161,7 @@ def check_policy(policy: object) -> FlushPolicy:
     return policy
 
 
-def start_flusher(m: object, period_ms: int) -> object:
+def start_flusher(m: object, period_ms: int) -> Flusher:
     """Start the every_millis background flusher for mapping ``m``."""
     from ._flusher import Flusher
 
