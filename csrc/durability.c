@@ -324,8 +324,10 @@ static PyObject *
 Mapping_flush_range(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Mapping *m = (Mapping *)self;
-    Py_ssize_t start, end;
+    Py_ssize_t start, end, unused;
+    /* Unlike start_flush(), flush_range() takes no "to the end" None. */
     if (!nargs_ok("flush_range", nargs, 2) ||
+        (args[1] == Py_None && as_offset(args[1], &unused, "length") < 0) ||
         page_range(m, args[0], args[1], &start, &end) < 0) {
         return NULL;
     }
