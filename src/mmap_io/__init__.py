@@ -8,7 +8,7 @@
 b'hello'
 """
 
-from ._core import page_size
+from ._core import AtomicU32, AtomicU64, page_size
 from .anonymous import AnonymousMmap
 from .enums import MmapAdvice, MmapMode, TouchHint
 from .errors import (
@@ -47,6 +47,8 @@ __version__ = "0.1.0"
 __all__ = [
     "AdviceFailedError",
     "AnonymousMmap",
+    "AtomicU32",
+    "AtomicU64",
     "BusyError",
     "ChunksMut",
     "FileTruncatedError",
