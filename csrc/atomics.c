@@ -327,6 +327,9 @@ check_view_args(ModState *st, Mapping *m, PyObject *offo, PyObject *counto,
         raise_misaligned(st, m, offo, width);
         return -1;
     }
+    if (check_open(m) < 0) { /* an __index__ above may have closed it */
+        return -1;
+    }
     if (*off < 0 || *off > m->size || *count < 0 ||
         (m->size - *off) / width < *count) {
         PyObject *w = PyLong_FromLong(width);
@@ -511,6 +514,9 @@ Atomic_store(PyObject *self, PyObject *arg)
     if (as_value(arg, a->width, &v) < 0) {
         return NULL;
     }
+    if (UNLIKELY(!a->can_write)) { /* __index__ released the view */
+        return raise_not_writable(a, "store()");
+    }
     int rc;
     if (a->width == 8) {
         uint64_t unused;
@@ -537,6 +543,9 @@ Atomic_store(PyObject *self, PyObject *arg)
         }                                                                    \
         if (as_value(arg, a->width, &v) < 0) {                               \
             return NULL;                                                     \
+        }                                                                    \
+        if (UNLIKELY(!a->can_write)) { /* __index__ released the view */    \
+            return raise_not_writable(a, #NAME "()");                        \
         }                                                                    \
         return view_rmw(a, OP, v);                                           \
     }
@@ -592,6 +601,9 @@ Atomic_compare_exchange(PyObject *self, PyObject *const *args,
     if (as_value(args[0], a->width, &expected) < 0 ||
         as_value(args[1], a->width, &desired) < 0) {
         return NULL;
+    }
+    if (UNLIKELY(!a->can_write)) { /* __index__ released the view */
+        return raise_not_writable(a, "compare_exchange()");
     }
     int ok;
     uint64_t prev;
@@ -896,7 +908,8 @@ Slice_subscript(PyObject *self, PyObject *key)
     }
     if (PySlice_Check(key)) {
         Py_ssize_t start, stop, step;
-        if (PySlice_Unpack(key, &start, &stop, &step) < 0) {
+        if (PySlice_Unpack(key, &start, &stop, &step) < 0 ||
+            slice_open(s) < 0) { /* __index__ may have released it */
             return NULL;
         }
         Py_ssize_t n = PySlice_AdjustIndices(s->count, &start, &stop, step);

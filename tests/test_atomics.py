@@ -6,6 +6,7 @@ import gc
 import inspect
 import multiprocessing
 import os
+import pickle
 import sys
 import threading
 import weakref
@@ -183,6 +184,49 @@ def test_views_cannot_be_made_directly() -> None:
     for cls in (AtomicU64, AtomicU32, AtomicSlice):
         with pytest.raises(TypeError):
             cls()
+
+
+def test_views_do_not_pickle(rw: MemoryMappedFile) -> None:
+    with rw.atomic_u64(0) as c, rw.atomic_u64_slice(0, 2) as arr:
+        for obj in (c, arr):
+            with pytest.raises(TypeError):
+                pickle.dumps(obj)
+
+
+class ReleasingIndex:
+    """An int-like whose __index__ releases the view being used, then closes."""
+
+    def __init__(self, *victims: Any) -> None:
+        self.victims = victims
+
+    def __index__(self) -> int:
+        for v in self.victims:
+            v.release() if hasattr(v, "release") else v.close()
+        return 0
+
+
+def test_index_hook_that_releases_the_view_cannot_crash() -> None:
+    ops = (("store", 1), ("fetch_add", 1), ("swap", 1), ("compare_exchange", 2))
+    for name, nargs in ops:
+        m = AnonymousMmap(4096)
+        c = m.atomic_u64(0)
+        args = [0] * (nargs - 1) + [ReleasingIndex(c, m)]
+        with pytest.raises(MappingClosedError):
+            getattr(c, name)(*args)
+        assert m.closed  # unmapped while the call was under way
+    m = AnonymousMmap(4096)
+    arr = m.atomic_u32_slice(0, 4)
+    with pytest.raises(MappingClosedError):
+        arr[ReleasingIndex(arr, m) :]
+    with pytest.raises(MappingClosedError):
+        arr[ReleasingIndex()]
+    assert m.closed
+
+
+def test_offset_index_hook_that_closes_the_mapping(rw: MemoryMappedFile) -> None:
+    with pytest.raises(MappingClosedError):
+        rw.atomic_u64(ReleasingIndex(rw))  # type: ignore[arg-type]
+    assert rw._exports == 0
 
 
 # -- alignment and bounds --------------------------------------------------
