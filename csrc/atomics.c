@@ -49,22 +49,22 @@ typedef struct {
 } AtomicSlice;
 
 enum atomic_op {
-    OP_LOAD,
-    OP_STORE,
-    OP_ADD,
-    OP_SUB,
-    OP_AND,
-    OP_OR,
-    OP_XOR,
-    OP_SWAP,
+    AOP_LOAD,
+    AOP_STORE,
+    AOP_ADD,
+    AOP_SUB,
+    AOP_AND,
+    AOP_OR,
+    AOP_XOR,
+    AOP_SWAP,
 };
 
-#define SC __ATOMIC_SEQ_CST
+#define ATOMIC_SC __ATOMIC_SEQ_CST
 
 #if defined(__GNUC__)
-#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define ATOMIC_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
-#define UNLIKELY(x) (x)
+#define ATOMIC_UNLIKELY(x) (x)
 #endif
 
 /* ---- the guarded hardware operations --------------------------------- */
@@ -72,11 +72,11 @@ enum atomic_op {
 /* One read-modify-write on *p; -1 when the access raised SIGBUS (the
  * operation then did not happen: a faulting locked instruction has no
  * effect).  `old` receives the previous value (the loaded one for
- * OP_LOAD). */
+ * AOP_LOAD). */
 #define DEFINE_GUARDED_OP(BITS)                                              \
     __attribute__((noinline)) static int                                     \
-    guarded_op##BITS(int op, uint##BITS##_t *p, uint##BITS##_t v,            \
-                     uint##BITS##_t *old)                                    \
+    atomic_guarded_op##BITS(int op, uint##BITS##_t *p, uint##BITS##_t v,     \
+                            uint##BITS##_t *old)                             \
     {                                                                        \
         sigjmp_buf jb;                                                       \
         if (sigsetjmp(jb, 0) != 0) {                                         \
@@ -84,29 +84,29 @@ enum atomic_op {
         }                                                                    \
         copy_jmp = &jb;                                                      \
         switch (op) {                                                        \
-        case OP_LOAD:                                                        \
-            *old = __atomic_load_n(p, SC);                                   \
+        case AOP_LOAD:                                                       \
+            *old = __atomic_load_n(p, ATOMIC_SC);                            \
             break;                                                           \
-        case OP_STORE:                                                       \
-            __atomic_store_n(p, v, SC);                                      \
+        case AOP_STORE:                                                      \
+            __atomic_store_n(p, v, ATOMIC_SC);                               \
             break;                                                           \
-        case OP_ADD:                                                         \
-            *old = __atomic_fetch_add(p, v, SC);                             \
+        case AOP_ADD:                                                        \
+            *old = __atomic_fetch_add(p, v, ATOMIC_SC);                      \
             break;                                                           \
-        case OP_SUB:                                                         \
-            *old = __atomic_fetch_sub(p, v, SC);                             \
+        case AOP_SUB:                                                        \
+            *old = __atomic_fetch_sub(p, v, ATOMIC_SC);                      \
             break;                                                           \
-        case OP_AND:                                                         \
-            *old = __atomic_fetch_and(p, v, SC);                             \
+        case AOP_AND:                                                        \
+            *old = __atomic_fetch_and(p, v, ATOMIC_SC);                      \
             break;                                                           \
-        case OP_OR:                                                          \
-            *old = __atomic_fetch_or(p, v, SC);                              \
+        case AOP_OR:                                                         \
+            *old = __atomic_fetch_or(p, v, ATOMIC_SC);                       \
             break;                                                           \
-        case OP_XOR:                                                         \
-            *old = __atomic_fetch_xor(p, v, SC);                             \
+        case AOP_XOR:                                                        \
+            *old = __atomic_fetch_xor(p, v, ATOMIC_SC);                      \
             break;                                                           \
         default:                                                             \
-            *old = __atomic_exchange_n(p, v, SC);                            \
+            *old = __atomic_exchange_n(p, v, ATOMIC_SC);                     \
             break;                                                           \
         }                                                                    \
         copy_jmp = NULL;                                                     \
@@ -116,16 +116,16 @@ enum atomic_op {
     /* Strong compare-exchange: 1 swapped, 0 not (then *expected holds the   \
      * value found), -1 on SIGBUS. */                                        \
     __attribute__((noinline)) static int                                     \
-    guarded_cas##BITS(uint##BITS##_t *p, uint##BITS##_t *expected,           \
-                      uint##BITS##_t desired)                                \
+    atomic_guarded_cas##BITS(uint##BITS##_t *p, uint##BITS##_t *expected,    \
+                             uint##BITS##_t desired)                         \
     {                                                                        \
         sigjmp_buf jb;                                                       \
         if (sigsetjmp(jb, 0) != 0) {                                         \
             return -1;                                                       \
         }                                                                    \
         copy_jmp = &jb;                                                      \
-        int ok = __atomic_compare_exchange_n(p, expected, desired, 0, SC,    \
-                                             SC);                            \
+        int ok = __atomic_compare_exchange_n(p, expected, desired, 0,        \
+                                             ATOMIC_SC, ATOMIC_SC);          \
         copy_jmp = NULL;                                                     \
         return ok;                                                           \
     }
@@ -142,7 +142,7 @@ atomic_name(int width)
 }
 
 static void
-take_export(Mapping *m, int writable)
+atomic_take_export(Mapping *m, int writable)
 {
     m->exports++;
     if (writable) {
@@ -152,7 +152,7 @@ take_export(Mapping *m, int writable)
 }
 
 static void
-drop_export(Mapping *m, int writable)
+atomic_drop_export(Mapping *m, int writable)
 {
     m->exports--;
     if (writable) {
@@ -161,7 +161,7 @@ drop_export(Mapping *m, int writable)
 }
 
 static PyObject *
-raise_released(PyObject *self, const char *what)
+atomic_raise_released(PyObject *self, const char *what)
 {
     ModState *st = state_of(self);
     if (st != NULL) {
@@ -173,16 +173,16 @@ raise_released(PyObject *self, const char *what)
 /* The error of a write op on a view that cannot write: released, or on a
  * read-only mapping. */
 static PyObject *
-raise_not_writable(AtomicView *a, const char *op)
+atomic_raise_not_writable(AtomicView *a, const char *op)
 {
     if (a->mapping == NULL) {
-        return raise_released((PyObject *)a, atomic_name(a->width));
+        return atomic_raise_released((PyObject *)a, atomic_name(a->width));
     }
     return raise_mode(a->mapping, op);
 }
 
 static PyObject *
-raise_sigbus(Mapping *m, Py_ssize_t off, int width)
+atomic_raise_sigbus(Mapping *m, Py_ssize_t off, int width)
 {
     return raise_truncated(m, off, width);
 }
@@ -190,7 +190,7 @@ raise_sigbus(Mapping *m, Py_ssize_t off, int width)
 /* Replace the pending error of a failed int conversion by one naming the
  * value and the range; OverflowError stays OverflowError. */
 static int
-value_error(PyObject *v, int width)
+atomic_value_error(PyObject *v, int width)
 {
     if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
         PyErr_Clear();
@@ -201,29 +201,29 @@ value_error(PyObject *v, int width)
     return -1;
 }
 
-static int as_value_slow(PyObject *v, int width, uint64_t *out);
+static int atomic_as_value_slow(PyObject *v, int width, uint64_t *out);
 
 /* A Python int in [0, 2**(8*width)) as a C value. */
 static inline int
-as_value(PyObject *v, int width, uint64_t *out)
+atomic_as_value(PyObject *v, int width, uint64_t *out)
 {
     if (PyLong_CheckExact(v)) {
         unsigned long long x = PyLong_AsUnsignedLongLong(v);
-        if (UNLIKELY(x == (unsigned long long)-1 && PyErr_Occurred())) {
-            return value_error(v, width);
+        if (ATOMIC_UNLIKELY(x == (unsigned long long)-1 && PyErr_Occurred())) {
+            return atomic_value_error(v, width);
         }
-        if (UNLIKELY(width == 4 && x > UINT32_MAX)) {
+        if (ATOMIC_UNLIKELY(width == 4 && x > UINT32_MAX)) {
             PyErr_SetString(PyExc_OverflowError, "");
-            return value_error(v, width);
+            return atomic_value_error(v, width);
         }
         *out = x;
         return 0;
     }
-    return as_value_slow(v, width, out);
+    return atomic_as_value_slow(v, width, out);
 }
 
 static int
-as_value_slow(PyObject *v, int width, uint64_t *out)
+atomic_as_value_slow(PyObject *v, int width, uint64_t *out)
 {
     if (PyFloat_Check(v) || !PyIndex_Check(v)) {
         PyErr_Format(PyExc_TypeError, "%s value must be an int, not %.100s",
@@ -234,7 +234,7 @@ as_value_slow(PyObject *v, int width, uint64_t *out)
     if (idx == NULL) {
         return -1;
     }
-    int rc = PyLong_CheckExact(idx) ? as_value(idx, width, out) : -1;
+    int rc = PyLong_CheckExact(idx) ? atomic_as_value(idx, width, out) : -1;
     if (rc < 0 && !PyErr_Occurred()) {
         PyErr_Format(PyExc_TypeError, "%s value must be an int, not %.100s",
                      atomic_name(width), Py_TYPE(v)->tp_name);
@@ -246,7 +246,7 @@ as_value_slow(PyObject *v, int width, uint64_t *out)
 /* ---- view construction ----------------------------------------------- */
 
 static PyObject *
-new_view(ModState *st, Mapping *m, Py_ssize_t off, int width)
+atomic_new_view(ModState *st, Mapping *m, Py_ssize_t off, int width)
 {
     PyTypeObject *tp = width == 8 ? st->AtomicU64Type : st->AtomicU32Type;
     AtomicView *a = PyObject_New(AtomicView, tp);
@@ -258,13 +258,13 @@ new_view(ModState *st, Mapping *m, Py_ssize_t off, int width)
     a->offset = off;
     a->width = width;
     a->can_write = m->access != ACCESS_READ;
-    take_export(m, a->can_write);
+    atomic_take_export(m, a->can_write);
     return (PyObject *)a;
 }
 
 /* offset % width, computed exactly even when `off` saturated. */
 static int
-misalignment(PyObject *offo, Py_ssize_t off, int width, long *rem)
+atomic_misalignment(PyObject *offo, Py_ssize_t off, int width, long *rem)
 {
     if (off != -1 && off != PY_SSIZE_T_MAX) {
         Py_ssize_t r = off % width;
@@ -285,7 +285,7 @@ misalignment(PyObject *offo, Py_ssize_t off, int width, long *rem)
 }
 
 static PyObject *
-raise_misaligned(ModState *st, Mapping *m, PyObject *offo, int width)
+atomic_raise_misaligned(ModState *st, Mapping *m, PyObject *offo, int width)
 {
     PyObject *idx = PyNumber_Index(offo);
     PyObject *req = PyLong_FromLong(width);
@@ -310,7 +310,7 @@ raise_misaligned(ModState *st, Mapping *m, PyObject *offo, int width)
 /* Check (offset[, count]) for a view of `width`-byte items: type, open,
  * alignment, then bounds.  counto == NULL means a single item. */
 static int
-check_view_args(ModState *st, Mapping *m, PyObject *offo, PyObject *counto,
+atomic_check_args(ModState *st, Mapping *m, PyObject *offo, PyObject *counto,
                 int width, Py_ssize_t *off, Py_ssize_t *count)
 {
     *count = 1;
@@ -320,11 +320,11 @@ check_view_args(ModState *st, Mapping *m, PyObject *offo, PyObject *counto,
         return -1;
     }
     long rem;
-    if (misalignment(offo, *off, width, &rem) < 0) {
+    if (atomic_misalignment(offo, *off, width, &rem) < 0) {
         return -1;
     }
     if (rem != 0) {
-        raise_misaligned(st, m, offo, width);
+        atomic_raise_misaligned(st, m, offo, width);
         return -1;
     }
     if (check_open(m) < 0) { /* an __index__ above may have closed it */
@@ -349,21 +349,21 @@ check_view_args(ModState *st, Mapping *m, PyObject *offo, PyObject *counto,
 }
 
 static PyObject *
-make_view(PyObject *self, PyObject *offo, int width)
+atomic_make_view(PyObject *self, PyObject *offo, int width)
 {
     Mapping *m = (Mapping *)self;
     ModState *st = state_of(self);
     Py_ssize_t off, count;
     if (st == NULL ||
-        check_view_args(st, m, offo, NULL, width, &off, &count) < 0) {
+        atomic_check_args(st, m, offo, NULL, width, &off, &count) < 0) {
         return NULL;
     }
-    return new_view(st, m, off, width);
+    return atomic_new_view(st, m, off, width);
 }
 
 static PyObject *
-make_slice(PyObject *self, PyObject *const *args, Py_ssize_t nargs, int width,
-           const char *name)
+atomic_make_slice(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                  int width, const char *name)
 {
     Mapping *m = (Mapping *)self;
     if (nargs != 2) {
@@ -374,7 +374,7 @@ make_slice(PyObject *self, PyObject *const *args, Py_ssize_t nargs, int width,
     ModState *st = state_of(self);
     Py_ssize_t off, count;
     if (st == NULL ||
-        check_view_args(st, m, args[0], args[1], width, &off, &count) < 0) {
+        atomic_check_args(st, m, args[0], args[1], width, &off, &count) < 0) {
         return NULL;
     }
     AtomicSlice *s = PyObject_New(AtomicSlice, st->AtomicSliceType);
@@ -387,7 +387,7 @@ make_slice(PyObject *self, PyObject *const *args, Py_ssize_t nargs, int width,
     s->count = count;
     s->width = width;
     s->writable = m->access != ACCESS_READ;
-    take_export(m, s->writable);
+    atomic_take_export(m, s->writable);
     return (PyObject *)s;
 }
 
@@ -404,7 +404,7 @@ PyDoc_STRVAR(Mapping_atomic_u64_doc,
 static PyObject *
 Mapping_atomic_u64(PyObject *self, PyObject *offset)
 {
-    return make_view(self, offset, 8);
+    return atomic_make_view(self, offset, 8);
 }
 
 PyDoc_STRVAR(Mapping_atomic_u32_doc,
@@ -417,7 +417,7 @@ PyDoc_STRVAR(Mapping_atomic_u32_doc,
 static PyObject *
 Mapping_atomic_u32(PyObject *self, PyObject *offset)
 {
-    return make_view(self, offset, 4);
+    return atomic_make_view(self, offset, 4);
 }
 
 PyDoc_STRVAR(Mapping_atomic_u64_slice_doc,
@@ -433,7 +433,7 @@ static PyObject *
 Mapping_atomic_u64_slice(PyObject *self, PyObject *const *args,
                          Py_ssize_t nargs)
 {
-    return make_slice(self, args, nargs, 8, "atomic_u64_slice");
+    return atomic_make_slice(self, args, nargs, 8, "atomic_u64_slice");
 }
 
 PyDoc_STRVAR(Mapping_atomic_u32_slice_doc,
@@ -446,7 +446,7 @@ static PyObject *
 Mapping_atomic_u32_slice(PyObject *self, PyObject *const *args,
                          Py_ssize_t nargs)
 {
-    return make_slice(self, args, nargs, 4, "atomic_u32_slice");
+    return atomic_make_slice(self, args, nargs, 4, "atomic_u32_slice");
 }
 
 /* Entries added to Mapping's method table. */
@@ -464,19 +464,20 @@ Mapping_atomic_u32_slice(PyObject *self, PyObject *const *args,
 
 /* Run `op` with argument v; returns the old value as a Python int. */
 static inline PyObject *
-view_rmw(AtomicView *a, int op, uint64_t v)
+atomic_rmw(AtomicView *a, int op, uint64_t v)
 {
     if (a->width == 8) {
         uint64_t old;
-        if (UNLIKELY(guarded_op64(op, (uint64_t *)a->addr, v, &old) < 0)) {
-            return raise_sigbus(a->mapping, a->offset, 8);
+        if (ATOMIC_UNLIKELY(
+                atomic_guarded_op64(op, (uint64_t *)a->addr, v, &old) < 0)) {
+            return atomic_raise_sigbus(a->mapping, a->offset, 8);
         }
         return PyLong_FromUnsignedLongLong(old);
     }
     uint32_t old32;
-    if (UNLIKELY(guarded_op32(op, (uint32_t *)a->addr, (uint32_t)v, &old32) <
-                 0)) {
-        return raise_sigbus(a->mapping, a->offset, 4);
+    if (ATOMIC_UNLIKELY(atomic_guarded_op32(op, (uint32_t *)a->addr,
+                                            (uint32_t)v, &old32) < 0)) {
+        return atomic_raise_sigbus(a->mapping, a->offset, 4);
     }
     return PyLong_FromUnsignedLong(old32);
 }
@@ -491,10 +492,10 @@ static PyObject *
 Atomic_load(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     AtomicView *a = (AtomicView *)self;
-    if (UNLIKELY(a->mapping == NULL)) {
-        return raise_released(self, atomic_name(a->width));
+    if (ATOMIC_UNLIKELY(a->mapping == NULL)) {
+        return atomic_raise_released(self, atomic_name(a->width));
     }
-    return view_rmw(a, OP_LOAD, 0);
+    return atomic_rmw(a, AOP_LOAD, 0);
 }
 
 PyDoc_STRVAR(Atomic_store_doc,
@@ -508,26 +509,27 @@ Atomic_store(PyObject *self, PyObject *arg)
 {
     AtomicView *a = (AtomicView *)self;
     uint64_t v;
-    if (UNLIKELY(!a->can_write)) {
-        return raise_not_writable(a, "store()");
+    if (ATOMIC_UNLIKELY(!a->can_write)) {
+        return atomic_raise_not_writable(a, "store()");
     }
-    if (as_value(arg, a->width, &v) < 0) {
+    if (atomic_as_value(arg, a->width, &v) < 0) {
         return NULL;
     }
-    if (UNLIKELY(!a->can_write)) { /* __index__ released the view */
-        return raise_not_writable(a, "store()");
+    if (ATOMIC_UNLIKELY(!a->can_write)) { /* __index__ released the view */
+        return atomic_raise_not_writable(a, "store()");
     }
     int rc;
     if (a->width == 8) {
         uint64_t unused;
-        rc = guarded_op64(OP_STORE, (uint64_t *)a->addr, v, &unused);
+        rc = atomic_guarded_op64(AOP_STORE, (uint64_t *)a->addr, v, &unused);
     }
     else {
         uint32_t unused;
-        rc = guarded_op32(OP_STORE, (uint32_t *)a->addr, (uint32_t)v, &unused);
+        rc = atomic_guarded_op32(AOP_STORE, (uint32_t *)a->addr, (uint32_t)v,
+                                 &unused);
     }
-    if (UNLIKELY(rc < 0)) {
-        return raise_sigbus(a->mapping, a->offset, a->width);
+    if (ATOMIC_UNLIKELY(rc < 0)) {
+        return atomic_raise_sigbus(a->mapping, a->offset, a->width);
     }
     Py_RETURN_NONE;
 }
@@ -538,39 +540,40 @@ Atomic_store(PyObject *self, PyObject *arg)
     {                                                                        \
         AtomicView *a = (AtomicView *)self;                                  \
         uint64_t v;                                                          \
-        if (UNLIKELY(!a->can_write)) {                                       \
-            return raise_not_writable(a, #NAME "()");                        \
+        if (ATOMIC_UNLIKELY(!a->can_write)) {                                \
+            return atomic_raise_not_writable(a, #NAME "()");                 \
         }                                                                    \
-        if (as_value(arg, a->width, &v) < 0) {                               \
+        if (atomic_as_value(arg, a->width, &v) < 0) {                        \
             return NULL;                                                     \
         }                                                                    \
-        if (UNLIKELY(!a->can_write)) { /* __index__ released the view */    \
-            return raise_not_writable(a, #NAME "()");                        \
+        /* again: the value's __index__ may have released the view */     \
+        if (ATOMIC_UNLIKELY(!a->can_write)) {                                \
+            return atomic_raise_not_writable(a, #NAME "()");                 \
         }                                                                    \
-        return view_rmw(a, OP, v);                                           \
+        return atomic_rmw(a, OP, v);                                         \
     }
 
-DEFINE_RMW_METHOD(fetch_add, OP_ADD,
+DEFINE_RMW_METHOD(fetch_add, AOP_ADD,
 "fetch_add($self, value, /)\n--\n\n"
 "Add `value` (wrapping modulo 2**64 / 2**32); returns the old value.\n\n"
 "    >>> c.store(1); c.fetch_add(2), c.load()\n    (1, 3)")
-DEFINE_RMW_METHOD(fetch_sub, OP_SUB,
+DEFINE_RMW_METHOD(fetch_sub, AOP_SUB,
 "fetch_sub($self, value, /)\n--\n\n"
 "Subtract `value` (wrapping); returns the old value.\n\n"
 "    >>> c.store(0); c.fetch_sub(1), c.load() == 2**64 - 1\n    (0, True)")
-DEFINE_RMW_METHOD(fetch_and, OP_AND,
+DEFINE_RMW_METHOD(fetch_and, AOP_AND,
 "fetch_and($self, value, /)\n--\n\n"
 "Bitwise AND with `value`; returns the old value.\n\n"
 "    >>> c.store(0b1100); c.fetch_and(0b1010), c.load()\n    (12, 8)")
-DEFINE_RMW_METHOD(fetch_or, OP_OR,
+DEFINE_RMW_METHOD(fetch_or, AOP_OR,
 "fetch_or($self, value, /)\n--\n\n"
 "Bitwise OR with `value`; returns the old value.\n\n"
 "    >>> c.store(0b1100); c.fetch_or(0b1010), c.load()\n    (12, 14)")
-DEFINE_RMW_METHOD(fetch_xor, OP_XOR,
+DEFINE_RMW_METHOD(fetch_xor, AOP_XOR,
 "fetch_xor($self, value, /)\n--\n\n"
 "Bitwise XOR with `value`; returns the old value.\n\n"
 "    >>> c.store(0b1100); c.fetch_xor(0b1010), c.load()\n    (12, 6)")
-DEFINE_RMW_METHOD(swap, OP_SWAP,
+DEFINE_RMW_METHOD(swap, AOP_SWAP,
 "swap($self, value, /)\n--\n\n"
 "Store `value`; returns the old value.\n\n"
 "    >>> c.store(1); c.swap(9), c.load()\n    (1, 9)")
@@ -589,35 +592,35 @@ Atomic_compare_exchange(PyObject *self, PyObject *const *args,
 {
     AtomicView *a = (AtomicView *)self;
     uint64_t expected, desired;
-    if (UNLIKELY(nargs != 2)) {
+    if (ATOMIC_UNLIKELY(nargs != 2)) {
         PyErr_Format(PyExc_TypeError,
                      "compare_exchange() takes exactly 2 arguments "
                      "(%zd given)", nargs);
         return NULL;
     }
-    if (UNLIKELY(!a->can_write)) {
-        return raise_not_writable(a, "compare_exchange()");
+    if (ATOMIC_UNLIKELY(!a->can_write)) {
+        return atomic_raise_not_writable(a, "compare_exchange()");
     }
-    if (as_value(args[0], a->width, &expected) < 0 ||
-        as_value(args[1], a->width, &desired) < 0) {
+    if (atomic_as_value(args[0], a->width, &expected) < 0 ||
+        atomic_as_value(args[1], a->width, &desired) < 0) {
         return NULL;
     }
-    if (UNLIKELY(!a->can_write)) { /* __index__ released the view */
-        return raise_not_writable(a, "compare_exchange()");
+    if (ATOMIC_UNLIKELY(!a->can_write)) { /* __index__ released the view */
+        return atomic_raise_not_writable(a, "compare_exchange()");
     }
     int ok;
     uint64_t prev;
     if (a->width == 8) {
-        ok = guarded_cas64((uint64_t *)a->addr, &expected, desired);
+        ok = atomic_guarded_cas64((uint64_t *)a->addr, &expected, desired);
         prev = expected;
     }
     else {
         uint32_t e32 = (uint32_t)expected;
-        ok = guarded_cas32((uint32_t *)a->addr, &e32, (uint32_t)desired);
+        ok = atomic_guarded_cas32((uint32_t *)a->addr, &e32, (uint32_t)desired);
         prev = e32;
     }
-    if (UNLIKELY(ok < 0)) {
-        return raise_sigbus(a->mapping, a->offset, a->width);
+    if (ATOMIC_UNLIKELY(ok < 0)) {
+        return atomic_raise_sigbus(a->mapping, a->offset, a->width);
     }
     PyObject *p = PyLong_FromUnsignedLongLong(prev);
     if (p == NULL) {
@@ -634,11 +637,11 @@ Atomic_compare_exchange(PyObject *self, PyObject *const *args,
 }
 
 static void
-view_release(AtomicView *a)
+atomic_release(AtomicView *a)
 {
     Mapping *m = a->mapping;
     if (m != NULL) {
-        drop_export(m, m->access != ACCESS_READ);
+        atomic_drop_export(m, m->access != ACCESS_READ);
         a->mapping = NULL;
         a->can_write = 0;
         a->addr = NULL;
@@ -655,7 +658,7 @@ PyDoc_STRVAR(Atomic_release_doc,
 static PyObject *
 Atomic_release(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    view_release((AtomicView *)self);
+    atomic_release((AtomicView *)self);
     Py_RETURN_NONE;
 }
 
@@ -664,7 +667,7 @@ Atomic_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     AtomicView *a = (AtomicView *)self;
     if (a->mapping == NULL) {
-        return raise_released(self, atomic_name(a->width));
+        return atomic_raise_released(self, atomic_name(a->width));
     }
     return Py_NewRef(self);
 }
@@ -674,7 +677,7 @@ Atomic_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)args;
     (void)nargs;
-    view_release((AtomicView *)self);
+    atomic_release((AtomicView *)self);
     Py_RETURN_FALSE;
 }
 
@@ -692,7 +695,7 @@ Atomic_get_released(PyObject *self, void *Py_UNUSED(c))
 
 /* " path='/x'" or " anonymous" (or "" without a mapping). */
 static PyObject *
-describe_mapping(Mapping *m)
+atomic_describe(Mapping *m)
 {
     if (m == NULL) {
         return PyUnicode_FromString(" released");
@@ -707,7 +710,7 @@ static PyObject *
 Atomic_repr(PyObject *self)
 {
     AtomicView *a = (AtomicView *)self;
-    PyObject *desc = describe_mapping(a->mapping);
+    PyObject *desc = atomic_describe(a->mapping);
     if (desc == NULL) {
         return NULL;
     }
@@ -719,7 +722,7 @@ Atomic_repr(PyObject *self)
     else {
         /* A repr never fails: a value that cannot be read (the file was
          * truncated under the mapping) shows as '?'. */
-        PyObject *value = view_rmw(a, OP_LOAD, 0);
+        PyObject *value = atomic_rmw(a, AOP_LOAD, 0);
         if (value == NULL) {
             PyErr_Clear();
             value = PyUnicode_FromString("?");
@@ -741,7 +744,7 @@ static void
 Atomic_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    view_release((AtomicView *)self);
+    atomic_release((AtomicView *)self);
     PyObject_Free(self);
     Py_DECREF(tp);
 }
@@ -762,7 +765,7 @@ Atomic_dealloc(PyObject *self)
     {"__enter__", Atomic_enter, METH_NOARGS,                                 \
      "__enter__($self, /)\n--\n\nReturn the view itself."},                  \
     {"__exit__", (PyCFunction)(void (*)(void))Atomic_exit, METH_FASTCALL,    \
-     "__exit__($self, *exc_info, /)\n--\n\nRelease the view."},             \
+     "__exit__($self, *exc_info, /)\n--\n\nRelease the view."},              \
     {NULL, NULL, 0, NULL},
 
 static PyMethodDef AtomicU64_methods[] = {ATOMIC_METHODS};
@@ -823,10 +826,10 @@ static PyType_Spec AtomicU32_spec = {
 /* ---- AtomicSlice ----------------------------------------------------- */
 
 static int
-slice_open(AtomicSlice *s)
+atomic_slice_open(AtomicSlice *s)
 {
     if (s->mapping == NULL) {
-        raise_released((PyObject *)s, "AtomicSlice");
+        atomic_raise_released((PyObject *)s, "AtomicSlice");
         return -1;
     }
     return 0;
@@ -836,11 +839,11 @@ static Py_ssize_t
 Slice_length(PyObject *self)
 {
     AtomicSlice *s = (AtomicSlice *)self;
-    return slice_open(s) < 0 ? -1 : s->count;
+    return atomic_slice_open(s) < 0 ? -1 : s->count;
 }
 
 static PyObject *
-raise_index(AtomicSlice *s, Py_ssize_t i)
+atomic_raise_index(AtomicSlice *s, Py_ssize_t i)
 {
     ModState *st = state_of((PyObject *)s);
     if (st == NULL) {
@@ -876,24 +879,24 @@ static PyObject *
 Slice_item(PyObject *self, Py_ssize_t i)
 {
     AtomicSlice *s = (AtomicSlice *)self;
-    if (slice_open(s) < 0) {
+    if (atomic_slice_open(s) < 0) {
         return NULL;
     }
     if (i < 0 || i >= s->count) {
-        return raise_index(s, i);
+        return atomic_raise_index(s, i);
     }
     ModState *st = state_of(self);
     if (st == NULL) {
         return NULL;
     }
-    return new_view(st, s->mapping, s->offset + i * s->width, s->width);
+    return atomic_new_view(st, s->mapping, s->offset + i * s->width, s->width);
 }
 
 static PyObject *
 Slice_subscript(PyObject *self, PyObject *key)
 {
     AtomicSlice *s = (AtomicSlice *)self;
-    if (slice_open(s) < 0) {
+    if (atomic_slice_open(s) < 0) {
         return NULL;
     }
     if (PyIndex_Check(key)) {
@@ -909,7 +912,7 @@ Slice_subscript(PyObject *self, PyObject *key)
     if (PySlice_Check(key)) {
         Py_ssize_t start, stop, step;
         if (PySlice_Unpack(key, &start, &stop, &step) < 0 ||
-            slice_open(s) < 0) { /* __index__ may have released it */
+            atomic_slice_open(s) < 0) { /* __index__ may have released it */
             return NULL;
         }
         Py_ssize_t n = PySlice_AdjustIndices(s->count, &start, &stop, step);
@@ -928,7 +931,7 @@ Slice_subscript(PyObject *self, PyObject *key)
         sub->count = n;
         sub->width = s->width;
         sub->writable = s->writable;
-        take_export(s->mapping, s->writable);
+        atomic_take_export(s->mapping, s->writable);
         return (PyObject *)sub;
     }
     PyErr_Format(PyExc_TypeError,
@@ -938,11 +941,11 @@ Slice_subscript(PyObject *self, PyObject *key)
 }
 
 static void
-slice_release(AtomicSlice *s)
+atomic_slice_release(AtomicSlice *s)
 {
     Mapping *m = s->mapping;
     if (m != NULL) {
-        drop_export(m, s->writable);
+        atomic_drop_export(m, s->writable);
         s->mapping = NULL;
         s->addr = NULL;
         Py_DECREF(m);
@@ -958,14 +961,14 @@ PyDoc_STRVAR(Slice_release_doc,
 static PyObject *
 Slice_release(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    slice_release((AtomicSlice *)self);
+    atomic_slice_release((AtomicSlice *)self);
     Py_RETURN_NONE;
 }
 
 static PyObject *
 Slice_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    if (slice_open((AtomicSlice *)self) < 0) {
+    if (atomic_slice_open((AtomicSlice *)self) < 0) {
         return NULL;
     }
     return Py_NewRef(self);
@@ -976,7 +979,7 @@ Slice_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)args;
     (void)nargs;
-    slice_release((AtomicSlice *)self);
+    atomic_slice_release((AtomicSlice *)self);
     Py_RETURN_FALSE;
 }
 
@@ -1002,7 +1005,7 @@ static PyObject *
 Slice_repr(PyObject *self)
 {
     AtomicSlice *s = (AtomicSlice *)self;
-    PyObject *desc = describe_mapping(s->mapping);
+    PyObject *desc = atomic_describe(s->mapping);
     if (desc == NULL) {
         return NULL;
     }
@@ -1017,7 +1020,7 @@ static void
 Slice_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
-    slice_release((AtomicSlice *)self);
+    atomic_slice_release((AtomicSlice *)self);
     PyObject_Free(self);
     Py_DECREF(tp);
 }
