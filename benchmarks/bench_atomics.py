@@ -15,6 +15,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks._harness import Table, per_op, ratio_row, temp_file
@@ -189,7 +190,7 @@ def _process_run(path: str, workers: int, n: int, shared: bool) -> float:
     return workers * n / (max(elapsed) / 1e9)
 
 
-def _best(fn: Any, rounds: int) -> float:
+def _best(fn: Callable[[], float], rounds: int) -> float:
     return max(fn() for _ in range(rounds))
 
 

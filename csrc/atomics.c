@@ -161,11 +161,13 @@ atomic_drop_export(Mapping *m, int writable)
 }
 
 static PyObject *
-atomic_raise_released(PyObject *self, const char *what)
+atomic_raise_released(PyObject *self, const char *what, Py_ssize_t offset)
 {
     ModState *st = state_of(self);
     if (st != NULL) {
-        raise_fmt(st->MappingClosedError, "%s is released", what);
+        raise_fmt(st->MappingClosedError,
+                  "%s at offset %zd is released (its mapping was let go)",
+                  what, offset);
     }
     return NULL;
 }
@@ -176,7 +178,7 @@ static PyObject *
 atomic_raise_not_writable(AtomicView *a, const char *op)
 {
     if (a->mapping == NULL) {
-        return atomic_raise_released((PyObject *)a, atomic_name(a->width));
+        return atomic_raise_released((PyObject *)a, atomic_name(a->width), a->offset);
     }
     return raise_mode(a->mapping, op);
 }
@@ -493,7 +495,7 @@ Atomic_load(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     AtomicView *a = (AtomicView *)self;
     if (ATOMIC_UNLIKELY(a->mapping == NULL)) {
-        return atomic_raise_released(self, atomic_name(a->width));
+        return atomic_raise_released(self, atomic_name(a->width), a->offset);
     }
     return atomic_rmw(a, AOP_LOAD, 0);
 }
@@ -667,7 +669,7 @@ Atomic_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     AtomicView *a = (AtomicView *)self;
     if (a->mapping == NULL) {
-        return atomic_raise_released(self, atomic_name(a->width));
+        return atomic_raise_released(self, atomic_name(a->width), a->offset);
     }
     return Py_NewRef(self);
 }
@@ -829,7 +831,7 @@ static int
 atomic_slice_open(AtomicSlice *s)
 {
     if (s->mapping == NULL) {
-        atomic_raise_released((PyObject *)s, "AtomicSlice");
+        atomic_raise_released((PyObject *)s, "AtomicSlice", s->offset);
         return -1;
     }
     return 0;
