@@ -171,12 +171,18 @@ def _process_run(path: str, workers: int, n: int, shared: bool) -> float:
         )
         for i in range(workers)
     ]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join()
-        if p.exitcode != 0:
-            raise RuntimeError(f"benchmark worker failed with exit code {p.exitcode}")
+    try:
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(120)
+    finally:
+        for p in procs:  # a worker that died early leaves the others spinning
+            if p.is_alive():
+                p.kill()
+                p.join()
+    if any(p.exitcode != 0 for p in procs):
+        raise RuntimeError(f"benchmark workers failed: {[p.exitcode for p in procs]}")
     with MemoryMappedFile.open_ro(path) as m:
         elapsed = [
             int.from_bytes(m.read_bytes(RESULTS + 8 * i, 8), sys.byteorder) for i in range(workers)

@@ -590,10 +590,16 @@ def test_threads_fetch_add_exact(rw: MemoryMappedFile) -> None:
 def run_processes(target: Callable[..., None], path: Path, count: int, n: int) -> None:
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=target, args=(str(path), count, n)) for _ in range(count)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(60)
+    try:
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+    finally:
+        for p in procs:  # a worker that died early leaves the others spinning
+            if p.is_alive():
+                p.kill()
+                p.join()
     assert [p.exitcode for p in procs] == [0] * count
 
 
