@@ -178,7 +178,8 @@ static PyObject *
 atomic_raise_not_writable(AtomicView *a, const char *op)
 {
     if (a->mapping == NULL) {
-        return atomic_raise_released((PyObject *)a, atomic_name(a->width), a->offset);
+        return atomic_raise_released((PyObject *)a, atomic_name(a->width),
+                                     a->offset);
     }
     return raise_mode(a->mapping, op);
 }
@@ -199,6 +200,14 @@ atomic_value_error(PyObject *v, int width)
         PyErr_Format(PyExc_OverflowError,
                      "value %R is out of range for %s (0 <= value < 2**%d)",
                      v, atomic_name(width), width * 8);
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            /* repr() refused (more digits than sys.set_int_max_str_digits
+             * allows): say it without the digits. */
+            PyErr_Clear();
+            PyErr_Format(PyExc_OverflowError,
+                         "value is out of range for %s (0 <= value < 2**%d)",
+                         atomic_name(width), width * 8);
+        }
     }
     return -1;
 }
@@ -313,7 +322,7 @@ atomic_raise_misaligned(ModState *st, Mapping *m, PyObject *offo, int width)
  * alignment, then bounds.  counto == NULL means a single item. */
 static int
 atomic_check_args(ModState *st, Mapping *m, PyObject *offo, PyObject *counto,
-                int width, Py_ssize_t *off, Py_ssize_t *count)
+                  int width, Py_ssize_t *off, Py_ssize_t *count)
 {
     *count = 1;
     if (as_offset(offo, off, "offset") < 0 ||
@@ -495,7 +504,8 @@ Atomic_load(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     AtomicView *a = (AtomicView *)self;
     if (ATOMIC_UNLIKELY(a->mapping == NULL)) {
-        return atomic_raise_released(self, atomic_name(a->width), a->offset);
+        return atomic_raise_released(self, atomic_name(a->width),
+                                     a->offset);
     }
     return atomic_rmw(a, AOP_LOAD, 0);
 }
@@ -669,7 +679,8 @@ Atomic_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     AtomicView *a = (AtomicView *)self;
     if (a->mapping == NULL) {
-        return atomic_raise_released(self, atomic_name(a->width), a->offset);
+        return atomic_raise_released(self, atomic_name(a->width),
+                                     a->offset);
     }
     return Py_NewRef(self);
 }

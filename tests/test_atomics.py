@@ -128,6 +128,9 @@ def test_values_out_of_range_raise_overflow(rw: MemoryMappedFile, width: int) ->
                 c.compare_exchange(3, bad)
             with pytest.raises(OverflowError):
                 c.compare_exchange(bad, 3)
+        for huge in (10**5000, -(10**5000)):  # too many digits to show
+            with pytest.raises(OverflowError, match="out of range"):
+                c.fetch_add(huge)
         assert c.load() == 3  # nothing was written
         c.store(limit - 1)
         assert c.load() == limit - 1
