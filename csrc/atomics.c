@@ -306,6 +306,13 @@ atomic_raise_misaligned(ModState *st, Mapping *m, PyObject *offo, int width)
         msg = PyUnicode_FromFormat(
             "offset %S is not aligned for %s: it must be a multiple of %d "
             "(mapping%U)", idx, atomic_name(width), width, w);
+        if (msg == NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
+            /* Too many digits to show (sys.set_int_max_str_digits). */
+            PyErr_Clear();
+            msg = PyUnicode_FromFormat(
+                "offset is not aligned for %s: it must be a multiple of %d "
+                "(mapping%U)", atomic_name(width), width, w);
+        }
     }
     if (msg) {
         raise_with_attrs(st->MisalignedError, msg, "required", req, "offset",

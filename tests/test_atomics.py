@@ -259,6 +259,9 @@ def test_alignment_is_checked_before_bounds(rw: MemoryMappedFile, width: int) ->
         assert info.value.required == width
     with pytest.raises(MisalignedError):
         slice_of(rw, width, 2**70 + 1, 10**30)
+    with pytest.raises(MisalignedError) as info:  # too many digits for a message
+        view(rw, width, 10**5000 + 1)
+    assert info.value.offset == 10**5000 + 1
 
 
 @pytest.mark.parametrize("width", WIDTHS)
