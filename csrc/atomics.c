@@ -1,17 +1,1113 @@
 /* Atomic views on mapped memory (AtomicU64, AtomicU32 and their slices).
  *
  * Each live view holds one export of its mapping (Mapping.exports), so
- * close()/resize() refuse while it lives and the address cannot move.
+ * close()/resize() refuse while it lives and the address cannot move: the
+ * view caches its address and every operation is one sequentially
+ * consistent __atomic builtin on it, never a lock.  Because the memory is
+ * shared (MAP_SHARED), the same views work across processes mapping the
+ * same file.
+ *
+ * The operations run with the GIL held and take no lock: they cannot race
+ * with close()/resize() (both refuse while exports > 0).  Each access is
+ * guarded like the copies in copy.c, so touching a page the backing file
+ * no longer has (it was truncated by someone else) raises
+ * FileTruncatedError instead of killing the process with SIGBUS.
+ *
+ * Methods are METH_NOARGS/METH_O/METH_FASTCALL and parse their ints with
+ * PyLong_AsUnsignedLongLong, whose one-digit case is a plain load: these
+ * are hot paths.
  */
 #include "common.h"
 
+typedef struct {
+    PyObject_HEAD
+    Mapping *mapping;   /* strong reference; NULL once released */
+    char *addr;         /* mapping->data + offset, fixed while exported */
+    Py_ssize_t offset;
+    int width;          /* 8 or 4 */
+    int can_write;      /* not released and the mapping is not read-only */
+} AtomicView;
+
+typedef struct {
+    PyObject_HEAD
+    Mapping *mapping;   /* strong reference; NULL once released */
+    char *addr;
+    Py_ssize_t offset;
+    Py_ssize_t count;
+    int width;          /* item width: 8 or 4 */
+    int writable;       /* the mapping is not read-only */
+} AtomicSlice;
+
+enum atomic_op {
+    AOP_LOAD,
+    AOP_STORE,
+    AOP_ADD,
+    AOP_SUB,
+    AOP_AND,
+    AOP_OR,
+    AOP_XOR,
+    AOP_SWAP,
+};
+
+#define ATOMIC_SC __ATOMIC_SEQ_CST
+
+#if defined(__GNUC__)
+#define ATOMIC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define ATOMIC_UNLIKELY(x) (x)
+#endif
+
+/* ---- the guarded hardware operations --------------------------------- */
+
+/* One read-modify-write on *p; -1 when the access raised SIGBUS (the
+ * operation then did not happen: a faulting locked instruction has no
+ * effect).  `old` receives the previous value (the loaded one for
+ * AOP_LOAD). */
+#define DEFINE_GUARDED_OP(BITS)                                              \
+    __attribute__((noinline)) static int                                     \
+    atomic_guarded_op##BITS(int op, uint##BITS##_t *p, uint##BITS##_t v,     \
+                            uint##BITS##_t *old)                             \
+    {                                                                        \
+        sigjmp_buf jb;                                                       \
+        if (sigsetjmp(jb, 0) != 0) {                                         \
+            return -1;                                                       \
+        }                                                                    \
+        copy_jmp = &jb;                                                      \
+        switch (op) {                                                        \
+        case AOP_LOAD:                                                       \
+            *old = __atomic_load_n(p, ATOMIC_SC);                            \
+            break;                                                           \
+        case AOP_STORE:                                                      \
+            __atomic_store_n(p, v, ATOMIC_SC);                               \
+            break;                                                           \
+        case AOP_ADD:                                                        \
+            *old = __atomic_fetch_add(p, v, ATOMIC_SC);                      \
+            break;                                                           \
+        case AOP_SUB:                                                        \
+            *old = __atomic_fetch_sub(p, v, ATOMIC_SC);                      \
+            break;                                                           \
+        case AOP_AND:                                                        \
+            *old = __atomic_fetch_and(p, v, ATOMIC_SC);                      \
+            break;                                                           \
+        case AOP_OR:                                                         \
+            *old = __atomic_fetch_or(p, v, ATOMIC_SC);                       \
+            break;                                                           \
+        case AOP_XOR:                                                        \
+            *old = __atomic_fetch_xor(p, v, ATOMIC_SC);                      \
+            break;                                                           \
+        default:                                                             \
+            *old = __atomic_exchange_n(p, v, ATOMIC_SC);                     \
+            break;                                                           \
+        }                                                                    \
+        copy_jmp = NULL;                                                     \
+        return 0;                                                            \
+    }                                                                        \
+                                                                             \
+    /* Strong compare-exchange: 1 swapped, 0 not (then *expected holds the   \
+     * value found), -1 on SIGBUS. */                                        \
+    __attribute__((noinline)) static int                                     \
+    atomic_guarded_cas##BITS(uint##BITS##_t *p, uint##BITS##_t *expected,    \
+                             uint##BITS##_t desired)                         \
+    {                                                                        \
+        sigjmp_buf jb;                                                       \
+        if (sigsetjmp(jb, 0) != 0) {                                         \
+            return -1;                                                       \
+        }                                                                    \
+        copy_jmp = &jb;                                                      \
+        int ok = __atomic_compare_exchange_n(p, expected, desired, 0,        \
+                                             ATOMIC_SC, ATOMIC_SC);          \
+        copy_jmp = NULL;                                                     \
+        return ok;                                                           \
+    }
+
+DEFINE_GUARDED_OP(64)
+DEFINE_GUARDED_OP(32)
+
+/* ---- shared helpers -------------------------------------------------- */
+
+static const char *
+atomic_name(int width)
+{
+    return width == 8 ? "AtomicU64" : "AtomicU32";
+}
+
+static void
+atomic_take_export(Mapping *m, int writable)
+{
+    m->exports++;
+    if (writable) {
+        m->mut_exports++;
+        m->dirty_views = 1;
+    }
+}
+
+static void
+atomic_drop_export(Mapping *m, int writable)
+{
+    m->exports--;
+    if (writable) {
+        m->mut_exports--;
+    }
+}
+
+static PyObject *
+atomic_raise_released(PyObject *self, const char *what, Py_ssize_t offset)
+{
+    ModState *st = state_of(self);
+    if (st != NULL) {
+        raise_fmt(st->MappingClosedError,
+                  "%s at offset %zd is released (its mapping was let go)",
+                  what, offset);
+    }
+    return NULL;
+}
+
+/* The error of a write op on a view that cannot write: released, or on a
+ * read-only mapping. */
+static PyObject *
+atomic_raise_not_writable(AtomicView *a, const char *op)
+{
+    if (a->mapping == NULL) {
+        return atomic_raise_released((PyObject *)a, atomic_name(a->width),
+                                     a->offset);
+    }
+    return raise_mode(a->mapping, op);
+}
+
+static PyObject *
+atomic_raise_sigbus(Mapping *m, Py_ssize_t off, int width)
+{
+    return raise_truncated(m, off, width);
+}
+
+/* Replace the pending error of a failed int conversion by one naming the
+ * value and the range; OverflowError stays OverflowError. */
+static int
+atomic_value_error(PyObject *v, int width)
+{
+    if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_OverflowError,
+                     "value %R is out of range for %s (0 <= value < 2**%d)",
+                     v, atomic_name(width), width * 8);
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            /* repr() refused (more digits than sys.set_int_max_str_digits
+             * allows): say it without the digits. */
+            PyErr_Clear();
+            PyErr_Format(PyExc_OverflowError,
+                         "value is out of range for %s (0 <= value < 2**%d)",
+                         atomic_name(width), width * 8);
+        }
+    }
+    return -1;
+}
+
+static int atomic_as_value_slow(PyObject *v, int width, uint64_t *out);
+
+/* A Python int in [0, 2**(8*width)) as a C value. */
+static inline int
+atomic_as_value(PyObject *v, int width, uint64_t *out)
+{
+    if (PyLong_CheckExact(v)) {
+        unsigned long long x = PyLong_AsUnsignedLongLong(v);
+        if (ATOMIC_UNLIKELY(x == (unsigned long long)-1 && PyErr_Occurred())) {
+            return atomic_value_error(v, width);
+        }
+        if (ATOMIC_UNLIKELY(width == 4 && x > UINT32_MAX)) {
+            PyErr_SetString(PyExc_OverflowError, "");
+            return atomic_value_error(v, width);
+        }
+        *out = x;
+        return 0;
+    }
+    return atomic_as_value_slow(v, width, out);
+}
+
+static int
+atomic_as_value_slow(PyObject *v, int width, uint64_t *out)
+{
+    if (PyFloat_Check(v) || !PyIndex_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "%s value must be an int, not %.100s",
+                     atomic_name(width), Py_TYPE(v)->tp_name);
+        return -1;
+    }
+    PyObject *idx = PyNumber_Index(v);
+    if (idx == NULL) {
+        return -1;
+    }
+    int rc = PyLong_CheckExact(idx) ? atomic_as_value(idx, width, out) : -1;
+    if (rc < 0 && !PyErr_Occurred()) {
+        PyErr_Format(PyExc_TypeError, "%s value must be an int, not %.100s",
+                     atomic_name(width), Py_TYPE(v)->tp_name);
+    }
+    Py_DECREF(idx);
+    return rc;
+}
+
+/* ---- view construction ----------------------------------------------- */
+
+static PyObject *
+atomic_new_view(ModState *st, Mapping *m, Py_ssize_t off, int width)
+{
+    PyTypeObject *tp = width == 8 ? st->AtomicU64Type : st->AtomicU32Type;
+    AtomicView *a = PyObject_New(AtomicView, tp);
+    if (a == NULL) {
+        return NULL;
+    }
+    a->mapping = (Mapping *)Py_NewRef((PyObject *)m);
+    a->addr = m->data + off;
+    a->offset = off;
+    a->width = width;
+    a->can_write = m->access != ACCESS_READ;
+    atomic_take_export(m, a->can_write);
+    return (PyObject *)a;
+}
+
+/* offset % width, computed exactly even when `off` saturated. */
+static int
+atomic_misalignment(PyObject *offo, Py_ssize_t off, int width, long *rem)
+{
+    if (off != -1 && off != PY_SSIZE_T_MAX) {
+        Py_ssize_t r = off % width;
+        *rem = (long)(r < 0 ? r + width : r);
+        return 0;
+    }
+    PyObject *idx = PyNumber_Index(offo);
+    PyObject *w = idx ? PyLong_FromLong(width) : NULL;
+    PyObject *r = w ? PyNumber_Remainder(idx, w) : NULL;
+    Py_XDECREF(idx);
+    Py_XDECREF(w);
+    if (r == NULL) {
+        return -1;
+    }
+    *rem = PyLong_AsLong(r);
+    Py_DECREF(r);
+    return 0;
+}
+
+static PyObject *
+atomic_raise_misaligned(ModState *st, Mapping *m, PyObject *offo, int width)
+{
+    PyObject *idx = PyNumber_Index(offo);
+    PyObject *req = PyLong_FromLong(width);
+    PyObject *w = where(m);
+    PyObject *msg = NULL;
+    if (idx && req && w) {
+        msg = PyUnicode_FromFormat(
+            "offset %S is not aligned for %s: it must be a multiple of %d "
+            "(mapping%U)", idx, atomic_name(width), width, w);
+        if (msg == NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
+            /* Too many digits to show (sys.set_int_max_str_digits). */
+            PyErr_Clear();
+            msg = PyUnicode_FromFormat(
+                "offset is not aligned for %s: it must be a multiple of %d "
+                "(mapping%U)", atomic_name(width), width, w);
+        }
+    }
+    if (msg) {
+        raise_with_attrs(st->MisalignedError, msg, "required", req, "offset",
+                         idx, NULL, NULL);
+    }
+    Py_XDECREF(idx);
+    Py_XDECREF(req);
+    Py_XDECREF(w);
+    Py_XDECREF(msg);
+    return NULL;
+}
+
+/* Check (offset[, count]) for a view of `width`-byte items: type, open,
+ * alignment, then bounds.  counto == NULL means a single item. */
+static int
+atomic_check_args(ModState *st, Mapping *m, PyObject *offo, PyObject *counto,
+                  int width, Py_ssize_t *off, Py_ssize_t *count)
+{
+    *count = 1;
+    if (as_offset(offo, off, "offset") < 0 ||
+        (counto != NULL && as_offset(counto, count, "count") < 0) ||
+        check_open(m) < 0) {
+        return -1;
+    }
+    long rem;
+    if (atomic_misalignment(offo, *off, width, &rem) < 0) {
+        return -1;
+    }
+    if (rem != 0) {
+        atomic_raise_misaligned(st, m, offo, width);
+        return -1;
+    }
+    if (check_open(m) < 0) { /* an __index__ above may have closed it */
+        return -1;
+    }
+    if (*off < 0 || *off > m->size || *count < 0 ||
+        (m->size - *off) / width < *count) {
+        PyObject *w = PyLong_FromLong(width);
+        PyObject *c = counto ? PyNumber_Index(counto) : PyLong_FromLong(1);
+        PyObject *len = w && c ? PyNumber_Multiply(c, w) : NULL;
+        PyObject *o = len ? PyNumber_Index(offo) : NULL;
+        if (o != NULL) {
+            raise_bounds_obj(st, m, o, len, m->size);
+        }
+        Py_XDECREF(w);
+        Py_XDECREF(c);
+        Py_XDECREF(len);
+        Py_XDECREF(o);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *
+atomic_make_view(PyObject *self, PyObject *offo, int width)
+{
+    Mapping *m = (Mapping *)self;
+    ModState *st = state_of(self);
+    Py_ssize_t off, count;
+    if (st == NULL ||
+        atomic_check_args(st, m, offo, NULL, width, &off, &count) < 0) {
+        return NULL;
+    }
+    return atomic_new_view(st, m, off, width);
+}
+
+static PyObject *
+atomic_make_slice(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                  int width, const char *name)
+{
+    Mapping *m = (Mapping *)self;
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s() takes exactly 2 arguments (%zd given)", name, nargs);
+        return NULL;
+    }
+    ModState *st = state_of(self);
+    Py_ssize_t off, count;
+    if (st == NULL ||
+        atomic_check_args(st, m, args[0], args[1], width, &off, &count) < 0) {
+        return NULL;
+    }
+    AtomicSlice *s = PyObject_New(AtomicSlice, st->AtomicSliceType);
+    if (s == NULL) {
+        return NULL;
+    }
+    s->mapping = (Mapping *)Py_NewRef(self);
+    s->addr = m->data ? m->data + off : NULL;
+    s->offset = off;
+    s->count = count;
+    s->width = width;
+    s->writable = m->access != ACCESS_READ;
+    atomic_take_export(m, s->writable);
+    return (PyObject *)s;
+}
+
+/* ---- Mapping methods ------------------------------------------------- */
+
+PyDoc_STRVAR(Mapping_atomic_u64_doc,
+"atomic_u64($self, offset, /)\n--\n\n"
+"An AtomicU64 over the 8 bytes at `offset` (a multiple of 8, else\n"
+"MisalignedError).  The view holds the mapping open (close()/resize()\n"
+"raise BusyError) until it is released.\n\n"
+"    >>> with m.atomic_u64(0) as c:\n"
+"    ...     c.fetch_add(1)\n    0");
+
+static PyObject *
+Mapping_atomic_u64(PyObject *self, PyObject *offset)
+{
+    return atomic_make_view(self, offset, 8);
+}
+
+PyDoc_STRVAR(Mapping_atomic_u32_doc,
+"atomic_u32($self, offset, /)\n--\n\n"
+"An AtomicU32 over the 4 bytes at `offset` (a multiple of 4, else\n"
+"MisalignedError).  The view holds the mapping open until released.\n\n"
+"    >>> with m.atomic_u32(4) as c:\n"
+"    ...     c.store(7); c.load()\n    7");
+
+static PyObject *
+Mapping_atomic_u32(PyObject *self, PyObject *offset)
+{
+    return atomic_make_view(self, offset, 4);
+}
+
+PyDoc_STRVAR(Mapping_atomic_u64_slice_doc,
+"atomic_u64_slice($self, offset, count, /)\n--\n\n"
+"A sequence of `count` AtomicU64 views starting at `offset` (a multiple\n"
+"of 8).  Supports len(), indexing (negative too) and iteration; each item\n"
+"is its own view.  Holds the mapping open until released.\n\n"
+"    >>> with m.atomic_u64_slice(0, 4) as arr:\n"
+"    ...     arr[-1].fetch_add(5); [c.load() for c in arr]\n"
+"    0\n    [0, 0, 0, 5]");
+
+static PyObject *
+Mapping_atomic_u64_slice(PyObject *self, PyObject *const *args,
+                         Py_ssize_t nargs)
+{
+    return atomic_make_slice(self, args, nargs, 8, "atomic_u64_slice");
+}
+
+PyDoc_STRVAR(Mapping_atomic_u32_slice_doc,
+"atomic_u32_slice($self, offset, count, /)\n--\n\n"
+"A sequence of `count` AtomicU32 views starting at `offset` (a multiple\n"
+"of 4).  Holds the mapping open until released.\n\n"
+"    >>> len(m.atomic_u32_slice(0, 16))\n    16");
+
+static PyObject *
+Mapping_atomic_u32_slice(PyObject *self, PyObject *const *args,
+                         Py_ssize_t nargs)
+{
+    return atomic_make_slice(self, args, nargs, 4, "atomic_u32_slice");
+}
+
 /* Entries added to Mapping's method table. */
-#define ATOMICS_MAPPING_METHODS
+#define ATOMICS_MAPPING_METHODS                                              \
+    {"atomic_u64", Mapping_atomic_u64, METH_O, Mapping_atomic_u64_doc},      \
+    {"atomic_u32", Mapping_atomic_u32, METH_O, Mapping_atomic_u32_doc},      \
+    {"atomic_u64_slice",                                                     \
+     (PyCFunction)(void (*)(void))Mapping_atomic_u64_slice, METH_FASTCALL,   \
+     Mapping_atomic_u64_slice_doc},                                          \
+    {"atomic_u32_slice",                                                     \
+     (PyCFunction)(void (*)(void))Mapping_atomic_u32_slice, METH_FASTCALL,   \
+     Mapping_atomic_u32_slice_doc},
+
+/* ---- AtomicU64 / AtomicU32 ------------------------------------------- */
+
+/* Run `op` with argument v; returns the old value as a Python int. */
+static inline PyObject *
+atomic_rmw(AtomicView *a, int op, uint64_t v)
+{
+    if (a->width == 8) {
+        uint64_t old;
+        if (ATOMIC_UNLIKELY(
+                atomic_guarded_op64(op, (uint64_t *)a->addr, v, &old) < 0)) {
+            return atomic_raise_sigbus(a->mapping, a->offset, 8);
+        }
+        return PyLong_FromUnsignedLongLong(old);
+    }
+    uint32_t old32;
+    if (ATOMIC_UNLIKELY(atomic_guarded_op32(op, (uint32_t *)a->addr,
+                                            (uint32_t)v, &old32) < 0)) {
+        return atomic_raise_sigbus(a->mapping, a->offset, 4);
+    }
+    return PyLong_FromUnsignedLong(old32);
+}
+
+PyDoc_STRVAR(Atomic_load_doc,
+"load($self, /)\n--\n\n"
+"The current value (a sequentially consistent load).  The only operation\n"
+"allowed on a read-only mapping.\n\n"
+"    >>> c.load()\n    0");
+
+static PyObject *
+Atomic_load(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    AtomicView *a = (AtomicView *)self;
+    if (ATOMIC_UNLIKELY(a->mapping == NULL)) {
+        return atomic_raise_released(self, atomic_name(a->width),
+                                     a->offset);
+    }
+    return atomic_rmw(a, AOP_LOAD, 0);
+}
+
+PyDoc_STRVAR(Atomic_store_doc,
+"store($self, value, /)\n--\n\n"
+"Set the value (a sequentially consistent store).  `value` must fit the\n"
+"type (else OverflowError).\n\n"
+"    >>> c.store(5); c.load()\n    5");
+
+static PyObject *
+Atomic_store(PyObject *self, PyObject *arg)
+{
+    AtomicView *a = (AtomicView *)self;
+    uint64_t v;
+    if (ATOMIC_UNLIKELY(!a->can_write)) {
+        return atomic_raise_not_writable(a, "store()");
+    }
+    if (atomic_as_value(arg, a->width, &v) < 0) {
+        return NULL;
+    }
+    if (ATOMIC_UNLIKELY(!a->can_write)) { /* __index__ released the view */
+        return atomic_raise_not_writable(a, "store()");
+    }
+    int rc;
+    if (a->width == 8) {
+        uint64_t unused;
+        rc = atomic_guarded_op64(AOP_STORE, (uint64_t *)a->addr, v, &unused);
+    }
+    else {
+        uint32_t unused;
+        rc = atomic_guarded_op32(AOP_STORE, (uint32_t *)a->addr, (uint32_t)v,
+                                 &unused);
+    }
+    if (ATOMIC_UNLIKELY(rc < 0)) {
+        return atomic_raise_sigbus(a->mapping, a->offset, a->width);
+    }
+    Py_RETURN_NONE;
+}
+
+#define DEFINE_RMW_METHOD(NAME, OP, DOC)                                     \
+    PyDoc_STRVAR(Atomic_##NAME##_doc, DOC);                                  \
+    static PyObject *Atomic_##NAME(PyObject *self, PyObject *arg)            \
+    {                                                                        \
+        AtomicView *a = (AtomicView *)self;                                  \
+        uint64_t v;                                                          \
+        if (ATOMIC_UNLIKELY(!a->can_write)) {                                \
+            return atomic_raise_not_writable(a, #NAME "()");                 \
+        }                                                                    \
+        if (atomic_as_value(arg, a->width, &v) < 0) {                        \
+            return NULL;                                                     \
+        }                                                                    \
+        /* again: the value's __index__ may have released the view */     \
+        if (ATOMIC_UNLIKELY(!a->can_write)) {                                \
+            return atomic_raise_not_writable(a, #NAME "()");                 \
+        }                                                                    \
+        return atomic_rmw(a, OP, v);                                         \
+    }
+
+DEFINE_RMW_METHOD(fetch_add, AOP_ADD,
+"fetch_add($self, value, /)\n--\n\n"
+"Add `value` (wrapping modulo 2**64 / 2**32); returns the old value.\n\n"
+"    >>> c.store(1); c.fetch_add(2), c.load()\n    (1, 3)")
+DEFINE_RMW_METHOD(fetch_sub, AOP_SUB,
+"fetch_sub($self, value, /)\n--\n\n"
+"Subtract `value` (wrapping); returns the old value.\n\n"
+"    >>> c.store(0); c.fetch_sub(1), c.load() == 2**64 - 1\n    (0, True)")
+DEFINE_RMW_METHOD(fetch_and, AOP_AND,
+"fetch_and($self, value, /)\n--\n\n"
+"Bitwise AND with `value`; returns the old value.\n\n"
+"    >>> c.store(0b1100); c.fetch_and(0b1010), c.load()\n    (12, 8)")
+DEFINE_RMW_METHOD(fetch_or, AOP_OR,
+"fetch_or($self, value, /)\n--\n\n"
+"Bitwise OR with `value`; returns the old value.\n\n"
+"    >>> c.store(0b1100); c.fetch_or(0b1010), c.load()\n    (12, 14)")
+DEFINE_RMW_METHOD(fetch_xor, AOP_XOR,
+"fetch_xor($self, value, /)\n--\n\n"
+"Bitwise XOR with `value`; returns the old value.\n\n"
+"    >>> c.store(0b1100); c.fetch_xor(0b1010), c.load()\n    (12, 6)")
+DEFINE_RMW_METHOD(swap, AOP_SWAP,
+"swap($self, value, /)\n--\n\n"
+"Store `value`; returns the old value.\n\n"
+"    >>> c.store(1); c.swap(9), c.load()\n    (1, 9)")
+
+PyDoc_STRVAR(Atomic_compare_exchange_doc,
+"compare_exchange($self, expected, new, /)\n--\n\n"
+"If the value equals `expected`, store `new`.  Returns\n"
+"(succeeded, previous): `previous` is the value found (== expected when\n"
+"it succeeded).\n\n"
+"    >>> c.store(1); c.compare_exchange(1, 2), c.compare_exchange(1, 3)\n"
+"    ((True, 1), (False, 2))");
+
+static PyObject *
+Atomic_compare_exchange(PyObject *self, PyObject *const *args,
+                        Py_ssize_t nargs)
+{
+    AtomicView *a = (AtomicView *)self;
+    uint64_t expected, desired;
+    if (ATOMIC_UNLIKELY(nargs != 2)) {
+        PyErr_Format(PyExc_TypeError,
+                     "compare_exchange() takes exactly 2 arguments "
+                     "(%zd given)", nargs);
+        return NULL;
+    }
+    if (ATOMIC_UNLIKELY(!a->can_write)) {
+        return atomic_raise_not_writable(a, "compare_exchange()");
+    }
+    if (atomic_as_value(args[0], a->width, &expected) < 0 ||
+        atomic_as_value(args[1], a->width, &desired) < 0) {
+        return NULL;
+    }
+    if (ATOMIC_UNLIKELY(!a->can_write)) { /* __index__ released the view */
+        return atomic_raise_not_writable(a, "compare_exchange()");
+    }
+    int ok;
+    uint64_t prev;
+    if (a->width == 8) {
+        ok = atomic_guarded_cas64((uint64_t *)a->addr, &expected, desired);
+        prev = expected;
+    }
+    else {
+        uint32_t e32 = (uint32_t)expected;
+        ok = atomic_guarded_cas32((uint32_t *)a->addr, &e32, (uint32_t)desired);
+        prev = e32;
+    }
+    if (ATOMIC_UNLIKELY(ok < 0)) {
+        return atomic_raise_sigbus(a->mapping, a->offset, a->width);
+    }
+    PyObject *p = PyLong_FromUnsignedLongLong(prev);
+    if (p == NULL) {
+        return NULL;
+    }
+    PyObject *t = PyTuple_New(2);
+    if (t == NULL) {
+        Py_DECREF(p);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, Py_NewRef(ok ? Py_True : Py_False));
+    PyTuple_SET_ITEM(t, 1, p);
+    return t;
+}
+
+static void
+atomic_release(AtomicView *a)
+{
+    Mapping *m = a->mapping;
+    if (m != NULL) {
+        atomic_drop_export(m, m->access != ACCESS_READ);
+        a->mapping = NULL;
+        a->can_write = 0;
+        a->addr = NULL;
+        Py_DECREF(m);
+    }
+}
+
+PyDoc_STRVAR(Atomic_release_doc,
+"release($self, /)\n--\n\n"
+"Give back the view's hold on the mapping (close()/resize() work again).\n"
+"Idempotent; the view raises MappingClosedError afterwards.\n\n"
+"    >>> c.release(); c.released\n    True");
+
+static PyObject *
+Atomic_release(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    atomic_release((AtomicView *)self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Atomic_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    AtomicView *a = (AtomicView *)self;
+    if (a->mapping == NULL) {
+        return atomic_raise_released(self, atomic_name(a->width),
+                                     a->offset);
+    }
+    return Py_NewRef(self);
+}
+
+static PyObject *
+Atomic_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)args;
+    (void)nargs;
+    atomic_release((AtomicView *)self);
+    Py_RETURN_FALSE;
+}
+
+static PyObject *
+Atomic_get_offset(PyObject *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromSsize_t(((AtomicView *)self)->offset);
+}
+
+static PyObject *
+Atomic_get_released(PyObject *self, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(((AtomicView *)self)->mapping == NULL);
+}
+
+/* " path='/x'" or " anonymous" (or "" without a mapping). */
+static PyObject *
+atomic_describe(Mapping *m)
+{
+    if (m == NULL) {
+        return PyUnicode_FromString(" released");
+    }
+    if (m->path == NULL || m->path == Py_None) {
+        return PyUnicode_FromString(m->anonymous ? " anonymous" : "");
+    }
+    return PyUnicode_FromFormat(" path=%R", m->path);
+}
+
+static PyObject *
+Atomic_repr(PyObject *self)
+{
+    AtomicView *a = (AtomicView *)self;
+    PyObject *desc = atomic_describe(a->mapping);
+    if (desc == NULL) {
+        return NULL;
+    }
+    PyObject *r;
+    if (a->mapping == NULL) {
+        r = PyUnicode_FromFormat("<%s offset=%zd%U>", atomic_name(a->width),
+                                 a->offset, desc);
+    }
+    else {
+        /* A repr never fails: a value that cannot be read (the file was
+         * truncated under the mapping) shows as '?'. */
+        PyObject *value = atomic_rmw(a, AOP_LOAD, 0);
+        if (value == NULL) {
+            PyErr_Clear();
+            value = PyUnicode_FromString("?");
+            if (value == NULL) {
+                Py_DECREF(desc);
+                return NULL;
+            }
+        }
+        r = PyUnicode_FromFormat("<%s offset=%zd value=%S%U>",
+                                 atomic_name(a->width), a->offset, value,
+                                 desc);
+        Py_DECREF(value);
+    }
+    Py_DECREF(desc);
+    return r;
+}
+
+static void
+Atomic_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    atomic_release((AtomicView *)self);
+    PyObject_Free(self);
+    Py_DECREF(tp);
+}
+
+#define ATOMIC_METHODS                                                       \
+    {"load", Atomic_load, METH_NOARGS, Atomic_load_doc},                     \
+    {"store", Atomic_store, METH_O, Atomic_store_doc},                       \
+    {"fetch_add", Atomic_fetch_add, METH_O, Atomic_fetch_add_doc},           \
+    {"fetch_sub", Atomic_fetch_sub, METH_O, Atomic_fetch_sub_doc},           \
+    {"fetch_and", Atomic_fetch_and, METH_O, Atomic_fetch_and_doc},           \
+    {"fetch_or", Atomic_fetch_or, METH_O, Atomic_fetch_or_doc},              \
+    {"fetch_xor", Atomic_fetch_xor, METH_O, Atomic_fetch_xor_doc},           \
+    {"swap", Atomic_swap, METH_O, Atomic_swap_doc},                          \
+    {"compare_exchange",                                                     \
+     (PyCFunction)(void (*)(void))Atomic_compare_exchange, METH_FASTCALL,    \
+     Atomic_compare_exchange_doc},                                           \
+    {"release", Atomic_release, METH_NOARGS, Atomic_release_doc},            \
+    {"__enter__", Atomic_enter, METH_NOARGS,                                 \
+     "__enter__($self, /)\n--\n\nReturn the view itself."},                  \
+    {"__exit__", (PyCFunction)(void (*)(void))Atomic_exit, METH_FASTCALL,    \
+     "__exit__($self, *exc_info, /)\n--\n\nRelease the view."},              \
+    {NULL, NULL, 0, NULL},
+
+static PyMethodDef AtomicU64_methods[] = {ATOMIC_METHODS};
+static PyMethodDef AtomicU32_methods[] = {ATOMIC_METHODS};
+
+static PyGetSetDef Atomic_getset[] = {
+    {"offset", Atomic_get_offset, NULL, "Byte offset in the mapping.", NULL},
+    {"released", Atomic_get_released, NULL,
+     "True once release() was called (or the with block ended).", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyDoc_STRVAR(AtomicU64_doc,
+"A lock-free, sequentially consistent unsigned 64-bit integer in mapped\n"
+"memory (made by Mapping.atomic_u64).  Works across threads and across\n"
+"processes that map the same file.  Arithmetic wraps modulo 2**64.\n\n"
+"    >>> with m.atomic_u64(0) as c:\n"
+"    ...     c.fetch_add(2); c.load()\n    0\n    2");
+
+PyDoc_STRVAR(AtomicU32_doc,
+"A lock-free, sequentially consistent unsigned 32-bit integer in mapped\n"
+"memory (made by Mapping.atomic_u32).  Arithmetic wraps modulo 2**32.\n\n"
+"    >>> with m.atomic_u32(0) as c:\n"
+"    ...     c.fetch_sub(1); c.load()\n    0\n    4294967295");
+
+static PyType_Slot AtomicU64_slots[] = {
+    {Py_tp_doc, (void *)AtomicU64_doc},
+    {Py_tp_dealloc, Atomic_dealloc},
+    {Py_tp_repr, Atomic_repr},
+    {Py_tp_methods, AtomicU64_methods},
+    {Py_tp_getset, Atomic_getset},
+    {0, NULL},
+};
+
+static PyType_Slot AtomicU32_slots[] = {
+    {Py_tp_doc, (void *)AtomicU32_doc},
+    {Py_tp_dealloc, Atomic_dealloc},
+    {Py_tp_repr, Atomic_repr},
+    {Py_tp_methods, AtomicU32_methods},
+    {Py_tp_getset, Atomic_getset},
+    {0, NULL},
+};
+
+static PyType_Spec AtomicU64_spec = {
+    .name = "mmap_io.AtomicU64",
+    .basicsize = sizeof(AtomicView),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = AtomicU64_slots,
+};
+
+static PyType_Spec AtomicU32_spec = {
+    .name = "mmap_io.AtomicU32",
+    .basicsize = sizeof(AtomicView),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = AtomicU32_slots,
+};
+
+/* ---- AtomicSlice ----------------------------------------------------- */
+
+static int
+atomic_slice_open(AtomicSlice *s)
+{
+    if (s->mapping == NULL) {
+        atomic_raise_released((PyObject *)s, "AtomicSlice", s->offset);
+        return -1;
+    }
+    return 0;
+}
+
+static Py_ssize_t
+Slice_length(PyObject *self)
+{
+    AtomicSlice *s = (AtomicSlice *)self;
+    return atomic_slice_open(s) < 0 ? -1 : s->count;
+}
+
+static PyObject *
+atomic_raise_index(AtomicSlice *s, Py_ssize_t i)
+{
+    ModState *st = state_of((PyObject *)s);
+    if (st == NULL) {
+        return NULL;
+    }
+    /* offset = s->offset + i * width, exactly (i may be huge). */
+    PyObject *io = PyLong_FromSsize_t(i);
+    PyObject *w = PyLong_FromLong(s->width);
+    PyObject *prod = io && w ? PyNumber_Multiply(io, w) : NULL;
+    PyObject *base = prod ? PyLong_FromSsize_t(s->offset) : NULL;
+    PyObject *off = base ? PyNumber_Add(base, prod) : NULL;
+    PyObject *tot = off ? PyLong_FromSsize_t(s->mapping->size) : NULL;
+    PyObject *msg = tot ? PyUnicode_FromFormat(
+                              "index %zd is out of range for an AtomicSlice "
+                              "of %zd %s", i, s->count, atomic_name(s->width))
+                        : NULL;
+    if (msg != NULL) {
+        raise_with_attrs(st->OutOfBoundsError, msg, "offset", off, "length",
+                         w, "total", tot);
+    }
+    Py_XDECREF(io);
+    Py_XDECREF(w);
+    Py_XDECREF(prod);
+    Py_XDECREF(base);
+    Py_XDECREF(off);
+    Py_XDECREF(tot);
+    Py_XDECREF(msg);
+    return NULL;
+}
+
+/* Item i; `i` already adjusted for negatives by the caller. */
+static PyObject *
+Slice_item(PyObject *self, Py_ssize_t i)
+{
+    AtomicSlice *s = (AtomicSlice *)self;
+    if (atomic_slice_open(s) < 0) {
+        return NULL;
+    }
+    if (i < 0 || i >= s->count) {
+        return atomic_raise_index(s, i);
+    }
+    ModState *st = state_of(self);
+    if (st == NULL) {
+        return NULL;
+    }
+    return atomic_new_view(st, s->mapping, s->offset + i * s->width, s->width);
+}
+
+static PyObject *
+Slice_subscript(PyObject *self, PyObject *key)
+{
+    AtomicSlice *s = (AtomicSlice *)self;
+    if (atomic_slice_open(s) < 0) {
+        return NULL;
+    }
+    if (PyIndex_Check(key)) {
+        Py_ssize_t i = PyNumber_AsSsize_t(key, NULL);
+        if (i == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (i < 0 && i != PY_SSIZE_T_MIN) {
+            i += s->count;
+        }
+        return Slice_item(self, i);
+    }
+    if (PySlice_Check(key)) {
+        Py_ssize_t start, stop, step;
+        if (PySlice_Unpack(key, &start, &stop, &step) < 0 ||
+            atomic_slice_open(s) < 0) { /* __index__ may have released it */
+            return NULL;
+        }
+        Py_ssize_t n = PySlice_AdjustIndices(s->count, &start, &stop, step);
+        if (step != 1) {
+            PyErr_Format(PyExc_ValueError,
+                         "AtomicSlice slicing needs step 1, not %zd", step);
+            return NULL;
+        }
+        AtomicSlice *sub = PyObject_New(AtomicSlice, Py_TYPE(self));
+        if (sub == NULL) {
+            return NULL;
+        }
+        sub->mapping = (Mapping *)Py_NewRef((PyObject *)s->mapping);
+        sub->addr = s->addr ? s->addr + start * s->width : NULL;
+        sub->offset = s->offset + start * s->width;
+        sub->count = n;
+        sub->width = s->width;
+        sub->writable = s->writable;
+        atomic_take_export(s->mapping, s->writable);
+        return (PyObject *)sub;
+    }
+    PyErr_Format(PyExc_TypeError,
+                 "AtomicSlice indices must be integers or slices, not %.100s",
+                 Py_TYPE(key)->tp_name);
+    return NULL;
+}
+
+static void
+atomic_slice_release(AtomicSlice *s)
+{
+    Mapping *m = s->mapping;
+    if (m != NULL) {
+        atomic_drop_export(m, s->writable);
+        s->mapping = NULL;
+        s->addr = NULL;
+        Py_DECREF(m);
+    }
+}
+
+PyDoc_STRVAR(Slice_release_doc,
+"release($self, /)\n--\n\n"
+"Give back the slice's hold on the mapping.  Items already taken from it\n"
+"are views of their own and stay usable.  Idempotent.\n\n"
+"    >>> arr.release(); arr.released\n    True");
+
+static PyObject *
+Slice_release(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    atomic_slice_release((AtomicSlice *)self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+Slice_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (atomic_slice_open((AtomicSlice *)self) < 0) {
+        return NULL;
+    }
+    return Py_NewRef(self);
+}
+
+static PyObject *
+Slice_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)args;
+    (void)nargs;
+    atomic_slice_release((AtomicSlice *)self);
+    Py_RETURN_FALSE;
+}
+
+static PyObject *
+Slice_get_offset(PyObject *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromSsize_t(((AtomicSlice *)self)->offset);
+}
+
+static PyObject *
+Slice_get_itemsize(PyObject *self, void *Py_UNUSED(c))
+{
+    return PyLong_FromLong(((AtomicSlice *)self)->width);
+}
+
+static PyObject *
+Slice_get_released(PyObject *self, void *Py_UNUSED(c))
+{
+    return PyBool_FromLong(((AtomicSlice *)self)->mapping == NULL);
+}
+
+static PyObject *
+Slice_repr(PyObject *self)
+{
+    AtomicSlice *s = (AtomicSlice *)self;
+    PyObject *desc = atomic_describe(s->mapping);
+    if (desc == NULL) {
+        return NULL;
+    }
+    PyObject *r = PyUnicode_FromFormat("<AtomicSlice of %zd %s offset=%zd%U>",
+                                       s->count, atomic_name(s->width),
+                                       s->offset, desc);
+    Py_DECREF(desc);
+    return r;
+}
+
+static void
+Slice_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    atomic_slice_release((AtomicSlice *)self);
+    PyObject_Free(self);
+    Py_DECREF(tp);
+}
+
+static PyMethodDef Slice_methods[] = {
+    {"release", Slice_release, METH_NOARGS, Slice_release_doc},
+    {"__enter__", Slice_enter, METH_NOARGS,
+     "__enter__($self, /)\n--\n\nReturn the slice itself."},
+    {"__exit__", (PyCFunction)(void (*)(void))Slice_exit, METH_FASTCALL,
+     "__exit__($self, *exc_info, /)\n--\n\nRelease the slice."},
+    {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS,
+     "See PEP 585."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Slice_getset[] = {
+    {"offset", Slice_get_offset, NULL, "Byte offset of item 0.", NULL},
+    {"itemsize", Slice_get_itemsize, NULL, "8 for AtomicU64, 4 for AtomicU32.",
+     NULL},
+    {"released", Slice_get_released, NULL, "True once released.", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+PyDoc_STRVAR(AtomicSlice_doc,
+"A sequence of consecutive AtomicU64 or AtomicU32 views (made by\n"
+"Mapping.atomic_u64_slice / atomic_u32_slice).  len(), indexing with\n"
+"negative indices, contiguous slicing and iteration; each item is a view\n"
+"of its own.  Supports `with` and release().\n\n"
+"    >>> with m.atomic_u64_slice(0, 3) as arr:\n"
+"    ...     for c in arr:\n"
+"    ...         c.store(7)\n"
+"    ...     arr[-1].load()\n    7");
+
+static PyType_Slot AtomicSlice_slots[] = {
+    {Py_tp_doc, (void *)AtomicSlice_doc},
+    {Py_tp_dealloc, Slice_dealloc},
+    {Py_tp_repr, Slice_repr},
+    {Py_tp_methods, Slice_methods},
+    {Py_tp_getset, Slice_getset},
+    {Py_sq_length, Slice_length},
+    {Py_sq_item, Slice_item},
+    {Py_mp_length, Slice_length},
+    {Py_mp_subscript, Slice_subscript},
+    {0, NULL},
+};
+
+static PyType_Spec AtomicSlice_spec = {
+    .name = "mmap_io._core.AtomicSlice",
+    .basicsize = sizeof(AtomicSlice),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION |
+             Py_TPFLAGS_SEQUENCE,
+    .slots = AtomicSlice_slots,
+};
 
 static int
 atomics_init(PyObject *module, ModState *st)
 {
-    (void)module;
-    (void)st;
+    st->AtomicU64Type = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &AtomicU64_spec, NULL);
+    if (st->AtomicU64Type == NULL ||
+        PyModule_AddObjectRef(module, "AtomicU64",
+                              (PyObject *)st->AtomicU64Type) < 0) {
+        return -1;
+    }
+    st->AtomicU32Type = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &AtomicU32_spec, NULL);
+    if (st->AtomicU32Type == NULL ||
+        PyModule_AddObjectRef(module, "AtomicU32",
+                              (PyObject *)st->AtomicU32Type) < 0) {
+        return -1;
+    }
+    st->AtomicSliceType = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &AtomicSlice_spec, NULL);
+    if (st->AtomicSliceType == NULL ||
+        PyModule_AddObjectRef(module, "AtomicSlice",
+                              (PyObject *)st->AtomicSliceType) < 0) {
+        return -1;
+    }
     return 0;
 }
