@@ -187,16 +187,12 @@ atomic_value_error(PyObject *v, int width)
 {
     if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
         PyErr_Clear();
-        PyErr_Format(PyExc_OverflowError,
-                     "value %R is out of range for %s (0 <= value < 2**%d)",
-                     v, atomic_name(width), width * 8);
-        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
-            /* repr() refused (more digits than sys.set_int_max_str_digits
-             * allows): say it without the digits. */
-            PyErr_Clear();
+        PyObject *text = int_text(v);
+        if (text != NULL) {
             PyErr_Format(PyExc_OverflowError,
-                         "value is out of range for %s (0 <= value < 2**%d)",
-                         atomic_name(width), width * 8);
+                         "value %U is out of range for %s (0 <= value < 2**%d)",
+                         text, atomic_name(width), width * 8);
+            Py_DECREF(text);
         }
     }
     return -1;
@@ -291,19 +287,14 @@ atomic_raise_misaligned(ModState *st, Mapping *m, PyObject *offo, int width)
     PyObject *idx = PyNumber_Index(offo);
     PyObject *req = PyLong_FromLong(width);
     PyObject *w = where(m);
+    PyObject *text = idx ? int_text(idx) : NULL;
     PyObject *msg = NULL;
-    if (idx && req && w) {
+    if (text && req && w) {
         msg = PyUnicode_FromFormat(
-            "offset %S is not aligned for %s: it must be a multiple of %d "
-            "(mapping%U)", idx, atomic_name(width), width, w);
-        if (msg == NULL && PyErr_ExceptionMatches(PyExc_ValueError)) {
-            /* Too many digits to show (sys.set_int_max_str_digits). */
-            PyErr_Clear();
-            msg = PyUnicode_FromFormat(
-                "offset is not aligned for %s: it must be a multiple of %d "
-                "(mapping%U)", atomic_name(width), width, w);
-        }
+            "offset %U is not aligned for %s: it must be a multiple of %d "
+            "(mapping%U)", text, atomic_name(width), width, w);
     }
+    Py_XDECREF(text);
     if (msg) {
         raise_with_attrs(st->MisalignedError, msg, "required", req, "offset",
                          idx, NULL, NULL);

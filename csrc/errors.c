@@ -160,6 +160,28 @@ raise_with_attrs(PyObject *cls, PyObject *msg, const char *k1, PyObject *v1,
     return NULL;
 }
 
+/* str(int) for messages; an int too long to print (more digits than
+ * sys.set_int_max_str_digits allows) is described by its size instead,
+ * so a bad value can never turn the error into a ValueError. */
+static PyObject *
+int_text(PyObject *v)
+{
+    PyObject *s = PyObject_Str(v);
+    if (s != NULL || !PyErr_ExceptionMatches(PyExc_ValueError)) {
+        return s;
+    }
+    PyErr_Clear();
+    PyObject *bits = PyObject_CallMethod(v, "bit_length", NULL);
+    PyObject *zero = PyLong_FromLong(0);
+    int negative = bits && zero ? PyObject_RichCompareBool(v, zero, Py_LT) : -1;
+    s = negative >= 0 ? PyUnicode_FromFormat("<%s%S-bit int>",
+                                             negative ? "negative " : "", bits)
+                      : NULL;
+    Py_XDECREF(bits);
+    Py_XDECREF(zero);
+    return s;
+}
+
 /* OutOfBoundsError for (offset, length) against total; the originals are
  * Python ints so values beyond Py_ssize_t are reported exactly. */
 static PyObject *
@@ -168,12 +190,16 @@ raise_bounds_obj(ModState *st, Mapping *m, PyObject *off, PyObject *len,
 {
     PyObject *tot = PyLong_FromSsize_t(total);
     PyObject *w = where(m);
+    PyObject *offs = int_text(off);
+    PyObject *lens = offs ? int_text(len) : NULL;
     PyObject *msg = NULL;
-    if (tot && w) {
+    if (tot && w && lens) {
         msg = PyUnicode_FromFormat(
-            "range offset=%S length=%S is outside the mapping%U "
-            "(length %zd)", off, len, w, total);
+            "range offset=%U length=%U is outside the mapping%U "
+            "(length %zd)", offs, lens, w, total);
     }
+    Py_XDECREF(offs);
+    Py_XDECREF(lens);
     if (msg) {
         raise_with_attrs(st->OutOfBoundsError, msg, "offset", off, "length",
                          len, "total", tot);

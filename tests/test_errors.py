@@ -186,3 +186,20 @@ def test_errors_pickle_roundtrip() -> None:
     assert back.errno == errno.ENOENT and back.filename == "/p"
     back2 = pickle.loads(pickle.dumps(ResizeFailedError("x")))
     assert type(back2) is ResizeFailedError
+
+
+def test_ints_too_long_to_print_still_give_out_of_bounds() -> None:
+    # str() of such ints raises ValueError (sys.set_int_max_str_digits);
+    # the bounds error must survive that and still carry the exact values.
+    from mmap_io import AnonymousMmap, MisalignedError
+
+    huge = 10**5000
+    with AnonymousMmap(4096) as a:
+        for off, length in [(huge, 1), (-huge, 1), (0, huge)]:
+            with pytest.raises(OutOfBoundsError, match="-bit int") as info:
+                a.read_bytes(off, length)
+            assert (info.value.offset, info.value.length) == (off, length)
+        with pytest.raises(MisalignedError, match="-bit int"):
+            a.atomic_u64(huge + 1)
+        with a.atomic_u64(0) as view, pytest.raises(OverflowError, match="-bit int"):
+            view.store(huge)
