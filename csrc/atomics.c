@@ -741,6 +741,30 @@ Atomic_repr(PyObject *self)
     return r;
 }
 
+/* Two views are equal when they are the same cell: the same type (width)
+ * on the same mapping object at the same offset.  A released view has
+ * let go of its mapping and equals only itself.  The hash uses the
+ * offset and width alone, so it is stable across release(). */
+static PyObject *
+Atomic_richcompare(PyObject *self, PyObject *other, int op)
+{
+    if ((op != Py_EQ && op != Py_NE) || Py_TYPE(other) != Py_TYPE(self)) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    AtomicView *a = (AtomicView *)self, *b = (AtomicView *)other;
+    int same = self == other || (a->mapping != NULL && a->mapping == b->mapping &&
+                                 a->offset == b->offset);
+    return PyBool_FromLong(op == Py_EQ ? same : !same);
+}
+
+static Py_hash_t
+Atomic_hash(PyObject *self)
+{
+    AtomicView *a = (AtomicView *)self;
+    Py_hash_t h = (Py_hash_t)((size_t)a->offset * 2u + (a->width == 8));
+    return h == -1 ? -2 : h;
+}
+
 static void
 Atomic_dealloc(PyObject *self)
 {
@@ -782,13 +806,16 @@ static PyGetSetDef Atomic_getset[] = {
 PyDoc_STRVAR(AtomicU64_doc,
 "A lock-free, sequentially consistent unsigned 64-bit integer in mapped\n"
 "memory (made by Mapping.atomic_u64).  Works across threads and across\n"
-"processes that map the same file.  Arithmetic wraps modulo 2**64.\n\n"
+"processes that map the same file.  Arithmetic wraps modulo 2**64.\n"
+"Two views are equal when they are the same cell (same mapping object,\n"
+"same offset); a released view equals only itself.\n\n"
 "    >>> with m.atomic_u64(0) as c:\n"
 "    ...     c.fetch_add(2); c.load()\n    0\n    2");
 
 PyDoc_STRVAR(AtomicU32_doc,
 "A lock-free, sequentially consistent unsigned 32-bit integer in mapped\n"
-"memory (made by Mapping.atomic_u32).  Arithmetic wraps modulo 2**32.\n\n"
+"memory (made by Mapping.atomic_u32).  Arithmetic wraps modulo 2**32.\n"
+"Equality and hashing as for AtomicU64.\n\n"
 "    >>> with m.atomic_u32(0) as c:\n"
 "    ...     c.fetch_sub(1); c.load()\n    0\n    4294967295");
 
@@ -798,6 +825,8 @@ static PyType_Slot AtomicU64_slots[] = {
     {Py_tp_repr, Atomic_repr},
     {Py_tp_methods, AtomicU64_methods},
     {Py_tp_getset, Atomic_getset},
+    {Py_tp_richcompare, Atomic_richcompare},
+    {Py_tp_hash, Atomic_hash},
     {0, NULL},
 };
 
@@ -807,6 +836,8 @@ static PyType_Slot AtomicU32_slots[] = {
     {Py_tp_repr, Atomic_repr},
     {Py_tp_methods, AtomicU32_methods},
     {Py_tp_getset, Atomic_getset},
+    {Py_tp_richcompare, Atomic_richcompare},
+    {Py_tp_hash, Atomic_hash},
     {0, NULL},
 };
 
@@ -843,8 +874,10 @@ Slice_length(PyObject *self)
     return atomic_slice_open(s) < 0 ? -1 : s->count;
 }
 
+/* OutOfBoundsError for item i (adjusted for negatives); the message shows
+ * `key`, the index as given, when there is one. */
 static PyObject *
-atomic_raise_index(AtomicSlice *s, Py_ssize_t i)
+atomic_raise_index(AtomicSlice *s, Py_ssize_t i, PyObject *key)
 {
     ModState *st = state_of((PyObject *)s);
     if (st == NULL) {
@@ -857,10 +890,13 @@ atomic_raise_index(AtomicSlice *s, Py_ssize_t i)
     PyObject *base = prod ? PyLong_FromSsize_t(s->offset) : NULL;
     PyObject *off = base ? PyNumber_Add(base, prod) : NULL;
     PyObject *tot = off ? PyLong_FromSsize_t(s->mapping->size) : NULL;
-    PyObject *msg = tot ? PyUnicode_FromFormat(
-                              "index %zd is out of range for an AtomicSlice "
-                              "of %zd %s", i, s->count, atomic_name(s->width))
-                        : NULL;
+    PyObject *shown = tot ? int_text(key != NULL ? key : io) : NULL;
+    PyObject *desc = shown ? atomic_describe(s->mapping) : NULL;
+    PyObject *msg = desc ? PyUnicode_FromFormat(
+                               "index %U is out of range for an AtomicSlice "
+                               "of %zd %s at offset %zd%U", shown, s->count,
+                               atomic_name(s->width), s->offset, desc)
+                         : NULL;
     if (msg != NULL) {
         raise_with_attrs(st->OutOfBoundsError, msg, "offset", off, "length",
                          w, "total", tot);
@@ -871,6 +907,8 @@ atomic_raise_index(AtomicSlice *s, Py_ssize_t i)
     Py_XDECREF(base);
     Py_XDECREF(off);
     Py_XDECREF(tot);
+    Py_XDECREF(shown);
+    Py_XDECREF(desc);
     Py_XDECREF(msg);
     return NULL;
 }
@@ -884,7 +922,7 @@ Slice_item(PyObject *self, Py_ssize_t i)
         return NULL;
     }
     if (i < 0 || i >= s->count) {
-        return atomic_raise_index(s, i);
+        return atomic_raise_index(s, i, NULL);
     }
     ModState *st = state_of(self);
     if (st == NULL) {
@@ -907,6 +945,9 @@ Slice_subscript(PyObject *self, PyObject *key)
         }
         if (i < 0 && i != PY_SSIZE_T_MIN) {
             i += s->count;
+        }
+        if (i < 0 || i >= s->count) {
+            return atomic_raise_index(s, i, key);
         }
         return Slice_item(self, i);
     }
@@ -1026,7 +1067,123 @@ Slice_dealloc(PyObject *self)
     Py_DECREF(tp);
 }
 
+/* The index of the item `value` is, or -1: a live view of this slice's
+ * item type on the same mapping, at one of the slice's offsets. */
+static Py_ssize_t
+atomic_slice_find(AtomicSlice *s, PyObject *value)
+{
+    ModState *st = state_of((PyObject *)s);
+    if (st == NULL) {
+        return -2;
+    }
+    PyTypeObject *item = s->width == 8 ? st->AtomicU64Type : st->AtomicU32Type;
+    if (Py_TYPE(value) != item) {
+        return -1;
+    }
+    AtomicView *a = (AtomicView *)value;
+    if (a->mapping == NULL || a->mapping != s->mapping || a->offset < s->offset) {
+        return -1;
+    }
+    Py_ssize_t d = a->offset - s->offset;
+    if (d % s->width != 0 || d / s->width >= s->count) {
+        return -1;
+    }
+    return d / s->width;
+}
+
+static int
+Slice_contains(PyObject *self, PyObject *value)
+{
+    AtomicSlice *s = (AtomicSlice *)self;
+    if (atomic_slice_open(s) < 0) {
+        return -1;
+    }
+    Py_ssize_t i = atomic_slice_find(s, value);
+    return i < -1 ? -1 : i >= 0;
+}
+
+/* start/stop of index(): ints clamped like list.index's. */
+static int
+atomic_slice_bound(PyObject *arg, Py_ssize_t count, Py_ssize_t *out)
+{
+    if (!PyIndex_Check(arg)) {
+        PyErr_Format(PyExc_TypeError,
+                     "AtomicSlice.index() bounds must be integers, not %.100s",
+                     Py_TYPE(arg)->tp_name);
+        return -1;
+    }
+    Py_ssize_t v = PyNumber_AsSsize_t(arg, NULL); /* clamps huge values */
+    if (v == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (v < 0) {
+        v = v < -count ? 0 : v + count;
+    }
+    *out = v;
+    return 0;
+}
+
+PyDoc_STRVAR(Slice_index_doc,
+"index($self, value, start=0, stop=sys.maxsize, /)\n--\n\n"
+"The position of the view `value` in the slice: the item that is the same\n"
+"cell (same mapping, same offset; see AtomicU64.__eq__).  ValueError if\n"
+"it is not an item, or lies outside [start, stop).\n\n"
+"    >>> arr = m.atomic_u64_slice(0, 4)\n"
+"    >>> arr.index(m.atomic_u64(16))\n    2");
+
+static PyObject *
+Slice_index(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    AtomicSlice *s = (AtomicSlice *)self;
+    if (nargs < 1 || nargs > 3) {
+        PyErr_Format(PyExc_TypeError,
+                     "index expected 1 to 3 arguments, got %zd", nargs);
+        return NULL;
+    }
+    if (atomic_slice_open(s) < 0) {
+        return NULL;
+    }
+    Py_ssize_t start = 0, stop = PY_SSIZE_T_MAX;
+    if ((nargs > 1 && atomic_slice_bound(args[1], s->count, &start) < 0) ||
+        (nargs > 2 && atomic_slice_bound(args[2], s->count, &stop) < 0) ||
+        atomic_slice_open(s) < 0) { /* __index__ may have released it */
+        return NULL;
+    }
+    Py_ssize_t i = atomic_slice_find(s, args[0]);
+    if (i < -1) {
+        return NULL;
+    }
+    if (i >= 0 && i >= start && i < stop) {
+        return PyLong_FromSsize_t(i);
+    }
+    PyObject *desc = atomic_describe(s->mapping);
+    if (desc != NULL) {
+        PyErr_Format(PyExc_ValueError,
+                     "%R is not in the AtomicSlice of %zd %s at offset %zd%U%s",
+                     args[0], s->count, atomic_name(s->width), s->offset, desc,
+                     i >= 0 ? " (outside start/stop)" : "");
+        Py_DECREF(desc);
+    }
+    return NULL;
+}
+
+PyDoc_STRVAR(Slice_count_doc,
+"count($self, value, /)\n--\n\n"
+"1 if the view `value` is an item of the slice (the same cell), else 0.\n\n"
+"    >>> arr = m.atomic_u64_slice(0, 4)\n"
+"    >>> arr.count(arr[1]), arr.count(m.atomic_u64(64))\n    (1, 0)");
+
+static PyObject *
+Slice_count(PyObject *self, PyObject *value)
+{
+    int found = Slice_contains(self, value);
+    return found < 0 ? NULL : PyLong_FromLong(found);
+}
+
 static PyMethodDef Slice_methods[] = {
+    {"index", (PyCFunction)(void (*)(void))Slice_index, METH_FASTCALL,
+     Slice_index_doc},
+    {"count", Slice_count, METH_O, Slice_count_doc},
     {"release", Slice_release, METH_NOARGS, Slice_release_doc},
     {"__enter__", Slice_enter, METH_NOARGS,
      "__enter__($self, /)\n--\n\nReturn the slice itself."},
@@ -1046,10 +1203,11 @@ static PyGetSetDef Slice_getset[] = {
 };
 
 PyDoc_STRVAR(AtomicSlice_doc,
-"A sequence of consecutive AtomicU64 or AtomicU32 views (made by\n"
-"Mapping.atomic_u64_slice / atomic_u32_slice).  len(), indexing with\n"
-"negative indices, contiguous slicing and iteration; each item is a view\n"
-"of its own.  Supports `with` and release().\n\n"
+"A collections.abc.Sequence of consecutive AtomicU64 or AtomicU32 views\n"
+"(made by Mapping.atomic_u64_slice / atomic_u32_slice).  len(), indexing\n"
+"with negative indices, contiguous slicing, iteration, reversed(), and\n"
+"`in` / index() / count() for views of its cells; each item is a view of\n"
+"its own.  Supports `with` and release().\n\n"
 "    >>> with m.atomic_u64_slice(0, 3) as arr:\n"
 "    ...     for c in arr:\n"
 "    ...         c.store(7)\n"
@@ -1063,13 +1221,14 @@ static PyType_Slot AtomicSlice_slots[] = {
     {Py_tp_getset, Slice_getset},
     {Py_sq_length, Slice_length},
     {Py_sq_item, Slice_item},
+    {Py_sq_contains, Slice_contains},
     {Py_mp_length, Slice_length},
     {Py_mp_subscript, Slice_subscript},
     {0, NULL},
 };
 
 static PyType_Spec AtomicSlice_spec = {
-    .name = "mmap_io._core.AtomicSlice",
+    .name = "mmap_io.AtomicSlice",
     .basicsize = sizeof(AtomicSlice),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION |
              Py_TPFLAGS_SEQUENCE,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import inspect
 import multiprocessing
+import operator
 import os
 import pickle
 import sys
@@ -565,6 +566,80 @@ def test_slice_with_block(rw: MemoryMappedFile) -> None:
             rw.close()
     assert arr.released and rw._exports == 0
     rw.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_views_are_equal_when_they_are_the_same_cell(rw: MemoryMappedFile, width: int) -> None:
+    a, b, other = view(rw, width, 16), view(rw, width, 16), view(rw, width, 24)
+    assert a == b and operator.ne(a, b) is False and hash(a) == hash(b)
+    assert a != other and a != view(rw, 12 - width, 16)  # the other width
+    assert a != 16 and a != a.load()  # a view is not its value
+    with AnonymousMmap(4096) as anon, view(anon, width, 16) as elsewhere:
+        assert a != elsewhere  # same offset, another mapping
+    h = hash(a)
+    a.release()
+    assert hash(a) == h  # stable across release()
+    assert a == a and a != b  # a released view equals only itself
+    b.release()
+    other.release()
+    assert len({view(rw, width, 0), view(rw, width, 0)}) == 1
+    gc.collect()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_slice_is_a_sequence(rw: MemoryMappedFile, width: int) -> None:
+    from collections.abc import Reversible, Sequence
+
+    import mmap_io
+
+    assert mmap_io.AtomicSlice is AtomicSlice
+    with slice_of(rw, width, 32, 4) as arr:
+        assert isinstance(arr, Sequence) and isinstance(arr, Reversible)
+        cells = [view(rw, width, 32 + i * width) for i in range(4)]
+        assert [arr.index(c) for c in cells] == [0, 1, 2, 3]
+        assert all(c in arr for c in cells) and all(arr.count(c) == 1 for c in cells)
+        assert list(arr) == cells and list(reversed(arr)) == cells[::-1]
+        outside = [
+            view(rw, width, 32 - width),  # just before
+            view(rw, width, 32 + 4 * width),  # just after
+            view(rw, 12 - width, 32),  # the other width
+            32,
+            arr[0].load(),
+            None,
+        ]
+        for x in outside:
+            assert x not in arr and arr.count(x) == 0
+            with pytest.raises(ValueError, match="not in the AtomicSlice of 4"):
+                arr.index(x)
+        assert arr[1:3].index(cells[2]) == 1 and cells[0] not in arr[1:3]
+        # start/stop work like list.index's
+        assert arr.index(cells[3], 3) == 3 and arr.index(cells[3], -1) == 3
+        assert arr.index(cells[0], -(2**70), 2**70) == 0
+        with pytest.raises(ValueError, match="outside start/stop"):
+            arr.index(cells[0], 1)
+        with pytest.raises(ValueError):
+            arr.index(cells[3], 0, -1)
+        with pytest.raises(TypeError, match="integers"):
+            arr.index(cells[0], 1.0)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            arr.index()  # type: ignore[call-arg]
+        released = view(rw, width, 32)
+        released.release()
+        assert released not in arr  # a released view is no cell any more
+        del cells, x, outside
+    for use in (lambda: arr.index(None), lambda: arr.count(None), lambda: None in arr):
+        with pytest.raises(MappingClosedError):
+            use()
+    gc.collect()
+    assert rw._exports == 0
+
+
+def test_slice_index_error_names_the_index_and_path(rw: MemoryMappedFile) -> None:
+    with rw.atomic_u64_slice(8, 2) as arr:
+        with pytest.raises(OutOfBoundsError, match=r"index -3 .* at offset 8 path='.*atomics.bin'"):
+            arr[-3]
+        with pytest.raises(OutOfBoundsError, match=r"index <100001-bit int>"):
+            arr[2**100000]
 
 
 # -- concurrency -----------------------------------------------------------

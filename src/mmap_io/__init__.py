@@ -8,7 +8,7 @@
 b'hello'
 """
 
-from ._core import AtomicU32, AtomicU64, page_size
+from ._core import AtomicSlice, AtomicU32, AtomicU64, page_size
 from .aio import copy_mmap_async, create_mmap_async, delete_mmap_async
 from .anonymous import AnonymousMmap
 from .enums import MmapAdvice, MmapMode, TouchHint
@@ -50,6 +50,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AdviceFailedError",
     "AnonymousMmap",
+    "AtomicSlice",
     "AtomicU32",
     "AtomicU64",
     "BusyError",

@@ -7,7 +7,7 @@ Python wrapper would double their cost.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 __all__ = ["MappingBase"]
+
+# AtomicSlice implements the whole Sequence protocol natively (len, items,
+# slices, iteration, reversed, in, index, count); registering it makes
+# isinstance(arr, Sequence) say so.
+Sequence.register(_core.AtomicSlice)
 
 
 class MappingBase(_core.Mapping):
