@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from types import GenericAlias
 from typing import Any, Final, SupportsIndex, TypeVar, final, overload
 
-from typing_extensions import Buffer, Self
+from typing_extensions import Buffer, Self, disjoint_base
 
 MAX_SIZE: Final[int]
 BIG_COPY: Final[int]
@@ -36,6 +36,7 @@ class FileTruncatedError(MmapIoError, OSError): ...
 def page_size() -> int: ...
 def os_error(errno: int, filename: Any = None, context: str | None = None) -> MmapIoError: ...
 
+@disjoint_base
 class Mapping:
     def __init__(
         self,
@@ -91,7 +92,6 @@ class Mapping:
     def unlock(self, offset: int, length: int, /) -> None: ...
     def lock_all(self) -> None: ...
     def unlock_all(self) -> None: ...
-    def __enter__(self) -> Self: ...
 
 class _Atomic:
     """Shared surface of AtomicU64 and AtomicU32 (not a runtime class)."""
