@@ -532,9 +532,16 @@ Mapping_resize(PyObject *self, PyObject *arg)
         return NULL;
     }
     if (new_size <= 0 || new_size > MMAPIO_MAX_SIZE) {
-        return raise_fmt(st->ResizeFailedError,
-                         "cannot resize mapping to %S bytes: the size must be "
-                         "between 1 and %zd", arg, MMAPIO_MAX_SIZE);
+        PyObject *text = int_text(arg);
+        PyObject *w = text ? where(m) : NULL;
+        if (w != NULL) {
+            raise_fmt(st->ResizeFailedError,
+                      "cannot resize mapping%U to %U bytes: the size must be "
+                      "between 1 and %zd", w, text, MMAPIO_MAX_SIZE);
+        }
+        Py_XDECREF(text);
+        Py_XDECREF(w);
+        return NULL;
     }
     if (m->exports > 0) {
         return raise_busy(m, "resize");

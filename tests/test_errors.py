@@ -203,3 +203,116 @@ def test_ints_too_long_to_print_still_give_out_of_bounds() -> None:
             a.atomic_u64(huge + 1)
         with a.atomic_u64(0) as view, pytest.raises(OverflowError, match="-bit int"):
             view.store(huge)
+
+
+# -- messages name the offending value and the path ----------------------
+
+
+def _message_cases(m: MemoryMappedFile, path: str) -> list[tuple[str, object, type[Exception]]]:
+    """``(label, call, expected class)`` for raise sites in the Python modules."""
+    from mmap_io import AnonymousMmap, FlushPolicy, MmapAdvice, align_up, load_mmap
+
+    b = MemoryMappedFile.builder(path)
+    new = path + ".new"
+    return [
+        ("create_rw size", lambda: MemoryMappedFile.create_rw(new, 0), ResizeFailedError),
+        ("create_rw size type", lambda: MemoryMappedFile.create_rw(new, "4096"), TypeError),
+        (
+            "open_or_create size",
+            lambda: MemoryMappedFile.open_or_create(new, -5),
+            ResizeFailedError,
+        ),
+        ("from_file mode", lambda: MemoryMappedFile.from_file(m.fileno(), "rb", path), TypeError),
+        ("touch_hint", lambda: MemoryMappedFile.open_ro(path, touch_hint="eager"), TypeError),
+        ("huge_pages", lambda: MemoryMappedFile.open_ro(path, huge_pages="yes"), TypeError),
+        ("flush_policy", lambda: MemoryMappedFile.open_ro(path, flush_policy="never"), TypeError),
+        ("builder mode", lambda: b.mode("r+"), TypeError),
+        ("builder size", lambda: b.size(0), ResizeFailedError),
+        ("builder policy", lambda: b.flush_policy(7), TypeError),
+        ("builder create", lambda: MemoryMappedFile.builder(path).create(), ValueError),
+        ("builder o_or_c", lambda: MemoryMappedFile.builder(path).open_or_create(), ValueError),
+        ("load_mmap mode", lambda: load_mmap(path, "r"), TypeError),
+        ("advise", lambda: m.advise(0, 1, "normal"), TypeError),
+        ("chunks", lambda: m.chunks(0), ValueError),
+        ("chunks type", lambda: m.chunks("8"), TypeError),
+        ("chunks_mut", lambda: m.chunks_mut(-1), ValueError),
+        ("segment write", lambda: m.segment_mut(8, 4).write(b"12345"), OutOfBoundsError),
+        ("writer", lambda: _write_past_end(m), OutOfBoundsError),
+        ("reader seek", lambda: m.reader().seek(-7), ValueError),
+        ("watch poll_ms", lambda: m.watch(print, poll_ms=0), ValueError),
+        ("watch callback", lambda: m.watch("print"), TypeError),
+        ("resize", lambda: m.resize(0), ResizeFailedError),
+        ("resize huge", lambda: m.resize(-(2**100000)), ResizeFailedError),
+        ("every_bytes", lambda: FlushPolicy.every_bytes(-3), ValueError),
+        ("every_bytes type", lambda: FlushPolicy.every_bytes(2.5), TypeError),
+        ("anonymous size", lambda: AnonymousMmap(0), ResizeFailedError),
+        ("align_up", lambda: align_up(3, 0), ValueError),
+        ("advice enum", lambda: m.advise(0, 1, MmapAdvice), TypeError),
+    ]
+
+
+def _write_past_end(m: MemoryMappedFile) -> None:
+    w = m.writer()
+    w.seek(len(m) - 1)
+    w.write(b"xy")
+
+
+# The value each message must name, by label (the path is checked for all
+# but the ones without a mapping or path).
+_VALUES = {
+    "create_rw size": "0",
+    "create_rw size type": "'4096'",
+    "open_or_create size": "-5",
+    "from_file mode": "'rb'",
+    "touch_hint": "'eager'",
+    "huge_pages": "'yes'",
+    "flush_policy": "'never'",
+    "builder mode": "'r+'",
+    "builder size": "0",
+    "builder policy": "7",
+    "builder create": "size",
+    "builder o_or_c": "size",
+    "load_mmap mode": "'r'",
+    "advise": "'normal'",
+    "chunks": "0",
+    "chunks type": "'8'",
+    "chunks_mut": "-1",
+    "segment write": "length=5",
+    "writer": "length=2",
+    "reader seek": "-7",
+    "watch poll_ms": "0",
+    "watch callback": "'print'",
+    "resize": "0",
+    "resize huge": "<negative 100001-bit int>",
+    "every_bytes": "-3",
+    "every_bytes type": "2.5",
+    "anonymous size": "0",
+    "align_up": "0",
+    "advice enum": "MmapAdvice",
+}
+_NO_PATH = {"every_bytes", "every_bytes type", "anonymous size", "align_up"}
+
+
+def test_messages_name_the_value_and_the_path(data_file: Path) -> None:
+    path = str(data_file)
+    with MemoryMappedFile.open_rw(data_file) as m:
+        cases = _message_cases(m, path)
+        assert {label for label, _, _ in cases} == set(_VALUES)
+        for label, call, cls in cases:
+            with pytest.raises(cls) as info:
+                call()  # type: ignore[operator]
+            msg = str(info.value)
+            assert _VALUES[label] in msg, (label, msg)
+            if label not in _NO_PATH:
+                assert path in msg, (label, msg)
+        del info
+    assert not os.path.exists(path + ".new")
+
+
+def test_segment_write_error_says_segment(data_file: Path) -> None:
+    with MemoryMappedFile.open_rw(data_file) as m:
+        seg = m.segment_mut(8, 4)
+        with pytest.raises(
+            OutOfBoundsError, match=r"outside the segment at offset 8 .*\(length 4\)"
+        ):
+            seg.write(b"12345")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _core
 from .enums import MmapAdvice
-from .errors import MappingClosedError
+from .errors import MappingClosedError, value_text
 from .hints import Residency, hugepage_backed
 from .iteration import ChunksMut, check_chunk_size, iter_chunks_owned, iter_views
 from .segments import Segment, SegmentMut
@@ -70,7 +70,7 @@ class MappingBase(_core.Mapping):
         >>> for view in m.chunks(1 << 16):
         ...     crc = zlib.crc32(view, crc)
         """
-        check_chunk_size(size)
+        check_chunk_size(size, self)
         len(self)
         return iter_views(self, size, self.as_slice)
 
@@ -87,7 +87,7 @@ class MappingBase(_core.Mapping):
 
         >>> blocks = list(m.chunks_owned(4096))
         """
-        check_chunk_size(size)
+        check_chunk_size(size, self)
         len(self)
         return iter_chunks_owned(self, size)
 
@@ -193,7 +193,7 @@ class MappingBase(_core.Mapping):
         >>> m.advise(0, 1 << 20, MmapAdvice.WILL_NEED)
         """
         if not isinstance(advice, MmapAdvice):
-            raise TypeError(f"advice must be an MmapAdvice, not {type(advice).__name__}")
+            raise TypeError(f"advice must be an MmapAdvice, not {value_text(advice)} ({self!r})")
         self._advise(offset, length, advice.value)
 
     def residency(self, offset: int = 0, length: int | None = None) -> Residency:

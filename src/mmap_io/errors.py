@@ -18,6 +18,7 @@ from __future__ import annotations
 import builtins
 import errno as _errno
 import os
+import reprlib
 from typing import Any
 
 from ._core import (
@@ -53,8 +54,35 @@ __all__ = [
     "WatchFailedError",
     "from_oserror",
     "os_error",
+    "for_path",
     "out_of_bounds",
+    "value_text",
 ]
+
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = 60
+
+
+def value_text(value: object) -> str:
+    """``"<type> <short repr>"`` of an argument, for messages about it.
+
+    >>> value_text("r+")
+    "str 'r+'"
+    """
+    try:
+        text = _repr.repr(value)
+    except Exception:
+        text = "<unprintable>"
+    return f"{type(value).__name__} {text}"
+
+
+def for_path(path: Any) -> str:
+    """``" for '<path>'"``, or ``""`` when there is no path.
+
+    >>> for_path("/tmp/x") + for_path(None)
+    " for '/tmp/x'"
+    """
+    return "" if path is None else f" for {os.fsdecode(path)!r}"
 
 
 def from_oserror(exc: OSError, path: Any = None, context: str | None = None) -> MmapIoError:
@@ -74,15 +102,19 @@ def from_oserror(exc: OSError, path: Any = None, context: str | None = None) -> 
     return os_error(exc.errno, filename, context)
 
 
-def out_of_bounds(offset: int, length: int, total: int, path: Any = None) -> OutOfBoundsError:
+def out_of_bounds(
+    offset: int, length: int, total: int, path: Any = None, within: str = "the mapping"
+) -> OutOfBoundsError:
     """Build an :class:`OutOfBoundsError` carrying ``offset``, ``length``, ``total``.
+
+    ``within`` names what the range must fit in (``total`` is its length).
 
     >>> out_of_bounds(10, 5, 12).total
     12
     """
     where = f" of {str(path)!r}" if path is not None else ""
     exc = OutOfBoundsError(
-        f"range offset={offset} length={length} is outside the mapping{where} (length {total})"
+        f"range offset={offset} length={length} is outside {within}{where} (length {total})"
     )
     exc.offset, exc.length, exc.total = offset, length, total
     return exc

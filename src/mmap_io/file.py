@@ -20,8 +20,10 @@ from .errors import (
     MmapIoError,
     ResizeFailedError,
     WatchFailedError,
+    for_path,
     from_oserror,
     os_error,
+    value_text,
 )
 from .flush import FlushPolicy, check_policy
 from .watch import ChangeEvent, WatchHandle, stop_all
@@ -39,17 +41,19 @@ _O_FLAGS = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
 
 def _fspath(path: object) -> str:
     if not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"path must be str, bytes or os.PathLike, not {type(path).__name__}")
+        raise TypeError(f"path must be str, bytes or os.PathLike, not {value_text(path)}")
     return os.fsdecode(path)
 
 
-def check_size(size: object, what: str = "size") -> int:
+def check_size(size: object, what: str = "size", path: object = None) -> int:
     """Validate a mapping size: an int in 1 .. 128 TiB, else ResizeFailedError."""
     if not isinstance(size, int) or isinstance(size, bool):
-        raise TypeError(f"{what} must be an int, not {type(size).__name__}")
+        raise TypeError(f"{what} must be an int, not {value_text(size)}{for_path(path)}")
     if not 0 < size <= _core.MAX_SIZE:
+        shown = size if size.bit_length() <= 256 else f"<{size.bit_length()}-bit int>"
         raise ResizeFailedError(
-            f"{what} {size} is invalid: it must be between 1 and {_core.MAX_SIZE} bytes"
+            f"{what} {shown}{for_path(path)} is invalid: "
+            f"it must be between 1 and {_core.MAX_SIZE} bytes"
         )
     return size
 
@@ -62,13 +66,15 @@ def _open(path: str, flags: int, context: str) -> int:
 
 
 def _check_options(
-    flush_policy: object, touch_hint: object, huge_pages: object
+    flush_policy: object, touch_hint: object, huge_pages: object, path: object = None
 ) -> tuple[FlushPolicy, TouchHint, bool]:
-    policy = check_policy(flush_policy)
+    policy = check_policy(flush_policy, path)
     if not isinstance(touch_hint, TouchHint):
-        raise TypeError(f"touch_hint must be a TouchHint, not {type(touch_hint).__name__}")
+        raise TypeError(
+            f"touch_hint must be a TouchHint, not {value_text(touch_hint)}{for_path(path)}"
+        )
     if not isinstance(huge_pages, bool):
-        raise TypeError(f"huge_pages must be a bool, not {type(huge_pages).__name__}")
+        raise TypeError(f"huge_pages must be a bool, not {value_text(huge_pages)}{for_path(path)}")
     return policy, touch_hint, huge_pages
 
 
@@ -125,9 +131,9 @@ class MemoryMappedFile(MappingBase):
         touch_hint: object,
         huge_pages: object,
     ) -> Self:
-        policy, hint, huge = _check_options(flush_policy, touch_hint, huge_pages)
+        policy, hint, huge = _check_options(flush_policy, touch_hint, huge_pages, path)
         if not isinstance(mode, MmapMode):
-            raise TypeError(f"mode must be an MmapMode, not {type(mode).__name__}")
+            raise TypeError(f"mode must be an MmapMode, not {value_text(mode)}{for_path(path)}")
         try:
             st = os.fstat(fd)
         except OSError as exc:
@@ -197,8 +203,8 @@ class MemoryMappedFile(MappingBase):
         >>> len(m)
         1048576
         """
-        size = check_size(size)
         p = _fspath(path)
+        size = check_size(size, "size", p)
         options = _opts(opts)
         existed = os.path.lexists(p)
         fd = _open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC, "cannot create")
@@ -252,8 +258,8 @@ class MemoryMappedFile(MappingBase):
 
         >>> m = MemoryMappedFile.open_or_create("state.bin", 4096)
         """
-        size = check_size(default_size, "default_size")
         p = _fspath(path)
+        size = check_size(default_size, "default_size", p)
         options = _opts(opts)
         existed = os.path.lexists(p)
         fd = _open(p, os.O_RDWR | os.O_CREAT, "cannot open or create")
@@ -291,15 +297,13 @@ class MemoryMappedFile(MappingBase):
         >>> m.path.name
         'data.bin'
         """
-        if isinstance(file, bool):
-            raise TypeError("file must be an int descriptor or have fileno(), not bool")
-        if isinstance(file, int):
+        if isinstance(file, int) and not isinstance(file, bool):
             fd = file
         elif hasattr(file, "fileno"):
             fd = file.fileno()
         else:
             raise TypeError(
-                f"file must be an int descriptor or have fileno(), not {type(file).__name__}"
+                f"file must be an int descriptor or have fileno(), not {value_text(file)}"
             )
         if path is None:
             name = getattr(file, "name", None)
@@ -413,7 +417,8 @@ class MemoryMappedFile(MappingBase):
         len(self)  # closed check
         if self._path_obj is None:
             raise WatchFailedError(
-                errno.EINVAL, "cannot watch a mapping without a path (pass path= to from_file)"
+                errno.EINVAL,
+                f"cannot watch {self!r}: it has no path (pass path= to from_file)",
             )
         handle = WatchHandle(str(self._path_obj), self.fileno(), callback, poll_ms)
         if self._watches is None:
@@ -447,9 +452,9 @@ class MemoryMappedFile(MappingBase):
         if self.closed:
             raise MappingClosedError(f"cannot pickle {self!r}: it is closed")
         if self._mode is MmapMode.COPY_ON_WRITE:
-            raise TypeError("a copy-on-write mapping cannot be pickled: its changes are private")
+            raise TypeError(f"{self!r} cannot be pickled: copy-on-write changes are private")
         if self._path_obj is None:
-            raise TypeError("a mapping without a path cannot be pickled")
+            raise TypeError(f"{self!r} cannot be pickled: it has no path to map again")
         return (
             _reopen,
             (
@@ -518,29 +523,31 @@ class MmapBuilder:
     def mode(self, mode: MmapMode) -> MmapBuilder:
         """Set the mode (default ``READ_WRITE``)."""
         if not isinstance(mode, MmapMode):
-            raise TypeError(f"mode must be an MmapMode, not {type(mode).__name__}")
+            raise TypeError(
+                f"mode must be an MmapMode, not {value_text(mode)}{for_path(self._path)}"
+            )
         self._mode = mode
         return self
 
     def size(self, size: int) -> MmapBuilder:
         """Set the size used by :meth:`create` and :meth:`open_or_create`."""
-        self._size = check_size(size)
+        self._size = check_size(size, "size", self._path)
         return self
 
     def flush_policy(self, policy: FlushPolicy) -> MmapBuilder:
         """Set the :class:`FlushPolicy`."""
-        self._flush_policy = check_policy(policy)
+        self._flush_policy = check_policy(policy, self._path)
         return self
 
     def touch_hint(self, hint: TouchHint) -> MmapBuilder:
         """Set the :class:`TouchHint`."""
-        _check_options(self._flush_policy, hint, self._huge_pages)
+        _check_options(self._flush_policy, hint, self._huge_pages, self._path)
         self._touch_hint = hint
         return self
 
     def huge_pages(self, enabled: bool = True) -> MmapBuilder:
         """Ask for huge pages (never an error when unavailable)."""
-        _check_options(self._flush_policy, self._touch_hint, enabled)
+        _check_options(self._flush_policy, self._touch_hint, enabled, self._path)
         self._huge_pages = enabled
         return self
 
@@ -556,10 +563,11 @@ class MmapBuilder:
 
         Only ``READ_WRITE`` can create.
         """
+        where = for_path(self._path)
         if self._size is None:
-            raise ValueError("builder.create() needs .size(n) first")
+            raise ValueError(f"builder.create(){where} needs .size(n) first")
         if self._mode is not MmapMode.READ_WRITE:
-            raise ValueError(f"create() needs mode READ_WRITE, not {self._mode.name}")
+            raise ValueError(f"create(){where} needs mode READ_WRITE, not {self._mode.name}")
         return self._cls.create_rw(self._path, self._size, **self._opts())
 
     def open(self) -> MemoryMappedFile:
@@ -574,10 +582,13 @@ class MmapBuilder:
 
     def open_or_create(self) -> MemoryMappedFile:
         """Open read-write, creating the file at ``.size(n)`` if it is missing."""
+        where = for_path(self._path)
         if self._mode is not MmapMode.READ_WRITE:
-            raise ValueError(f"open_or_create() needs mode READ_WRITE, not {self._mode.name}")
+            raise ValueError(
+                f"open_or_create(){where} needs mode READ_WRITE, not {self._mode.name}"
+            )
         if self._size is None:
-            raise ValueError("builder.open_or_create() needs .size(n) first")
+            raise ValueError(f"builder.open_or_create(){where} needs .size(n) first")
         return self._cls.open_or_create(self._path, self._size, **self._opts())
 
     def __repr__(self) -> str:

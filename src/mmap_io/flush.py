@@ -20,6 +20,22 @@ _MAX: Final = (1 << 63) - 1
 _NAMES: Final = {_BYTES: "every_bytes", _WRITES: "every_writes", _MILLIS: "every_millis"}
 
 
+class _NotAnIntError(TypeError, ValueError):
+    """A policy threshold that is not an int at all.
+
+    The contract says thresholds that are not positive ints raise
+    ``ValueError``; a wrong type is a ``TypeError`` to Python users. This
+    error is both, so either ``except`` clause catches it (like
+    ``io.UnsupportedOperation``, which is both ``OSError`` and ``ValueError``).
+
+    >>> try:
+    ...     FlushPolicy.every_bytes(1.5)
+    ... except ValueError as exc:
+    ...     isinstance(exc, TypeError)
+    True
+    """
+
+
 class FlushPolicy:
     """An immutable flush policy: when writes made through the library are
     flushed to the file (``msync(MS_SYNC)``) without an explicit ``flush()``.
@@ -28,7 +44,9 @@ class FlushPolicy:
     you call ``flush()``. ``ALWAYS`` flushes after every ``update_region``.
     ``every_bytes(n)`` flushes once ``n`` bytes were written since the last
     flush, ``every_writes(n)`` after ``n`` writes, and ``every_millis(ms)``
-    runs a background thread that flushes dirty data every ``ms``.
+    runs a background thread that flushes dirty data every ``ms``. ``n`` and
+    ``ms`` must be positive ints, else ``ValueError`` (a non-int raises an
+    error that is also a ``TypeError``).
 
     The byte and write counters see ``update_region``, ``SegmentMut.write``
     and ``MmapWriter.write``. Writes through writable views
@@ -76,12 +94,15 @@ class FlushPolicy:
     @staticmethod
     def _checked(n: object, what: str) -> int:
         if isinstance(n, bool) or not hasattr(type(n), "__index__"):
-            raise TypeError(f"{what} must be an int, not {type(n).__name__}")
+            from .errors import value_text
+
+            raise _NotAnIntError(f"{what} must be a positive int, not {value_text(n)}")
         value = operator.index(n)  # type: ignore[arg-type]
         if value <= 0:
             raise ValueError(f"{what} must be positive, got {value}")
         if value > _MAX:
-            raise ValueError(f"{what} must be at most {_MAX}, got {value}")
+            shown = value if value.bit_length() <= 256 else f"<{value.bit_length()}-bit int>"
+            raise ValueError(f"{what} must be at most {_MAX}, got {shown}")
         return value
 
     @classmethod
@@ -154,10 +175,14 @@ FlushPolicy.MANUAL = FlushPolicy.NEVER
 FlushPolicy.ALWAYS = FlushPolicy(_ALWAYS)
 
 
-def check_policy(policy: object) -> FlushPolicy:
+def check_policy(policy: object, path: object = None) -> FlushPolicy:
     """Return ``policy`` if it is a :class:`FlushPolicy`, else raise TypeError."""
     if not isinstance(policy, FlushPolicy):
-        raise TypeError(f"flush_policy must be a FlushPolicy, not {type(policy).__name__}")
+        from .errors import for_path, value_text
+
+        raise TypeError(
+            f"flush_policy must be a FlushPolicy, not {value_text(policy)}{for_path(path)}"
+        )
     return policy
 
 

@@ -12,11 +12,15 @@ if TYPE_CHECKING:
 __all__ = ["ChunksMut", "iter_chunks_owned", "iter_views"]
 
 
-def check_chunk_size(size: object) -> int:
+def check_chunk_size(size: object, m: object = None) -> int:
+    """``size`` if it is a positive int; errors name it and the mapping ``m``."""
+    on = f" ({m!r})" if m is not None else ""
     if not isinstance(size, int) or isinstance(size, bool):
-        raise TypeError(f"chunk size must be an int, not {type(size).__name__}")
+        from .errors import value_text
+
+        raise TypeError(f"chunk size must be an int, not {value_text(size)}{on}")
     if size <= 0:
-        raise ValueError(f"chunk size must be positive, got {size}")
+        raise ValueError(f"chunk size must be positive, got {size}{on}")
     return size
 
 
@@ -65,7 +69,7 @@ class ChunksMut:
 
     def __init__(self, m: MappingBase, size: int) -> None:
         self._m = m
-        self._size = check_chunk_size(size)
+        self._size = check_chunk_size(size, m)
         m.as_slice_mut(0, 0)  # mode and closed checks up front
 
     def __len__(self) -> int:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ._base import MappingBase
 from .enums import MmapMode
-from .errors import from_oserror
+from .errors import for_path, from_oserror, value_text
 from .file import MemoryMappedFile, PathLike
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def load_mmap(path: PathLike, mode: MmapMode) -> MemoryMappedFile:
     >>> m = load_mmap("new.bin", MmapMode.READ_ONLY)
     """
     if not isinstance(mode, MmapMode):
-        raise TypeError(f"mode must be an MmapMode, not {type(mode).__name__}")
+        raise TypeError(f"mode must be an MmapMode, not {value_text(mode)}{for_path(path)}")
     opener = {
         MmapMode.READ_ONLY: MemoryMappedFile.open_ro,
         MmapMode.READ_WRITE: MemoryMappedFile.open_rw,
@@ -105,7 +105,7 @@ def align_up(value: int, alignment: int) -> int:
     """
     for name, v in (("value", value), ("alignment", alignment)):
         if not isinstance(v, int) or isinstance(v, bool):
-            raise TypeError(f"{name} must be an int, not {type(v).__name__}")
+            raise TypeError(f"{name} must be an int, not {value_text(v)}")
     if alignment <= 0:
         raise ValueError(f"alignment must be positive, got {alignment}")
     if value < 0:

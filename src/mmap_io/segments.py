@@ -99,7 +99,13 @@ class SegmentMut(Segment):
         """
         n = memoryview(data).nbytes
         if offset < 0 or n > self._length - offset:
-            raise out_of_bounds(offset, n, self._length, self._parent.path)
+            raise out_of_bounds(
+                offset,
+                n,
+                self._length,
+                self._parent.path,
+                within=f"the segment at offset {self._offset}",
+            )
         # The whole segment must still lie inside the parent (which may
         # have shrunk), not just the bytes written now.
         total = len(self._parent)

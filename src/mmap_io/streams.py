@@ -44,9 +44,9 @@ class _MmapStream(io.RawIOBase):
         elif whence == os.SEEK_END:
             pos = len(self._m) + offset
         else:
-            raise ValueError(f"invalid whence ({whence}, should be 0, 1 or 2)")
+            raise ValueError(f"invalid whence ({whence}, should be 0, 1 or 2) in {self!r}")
         if pos < 0:
-            raise ValueError(f"negative seek position {pos}")
+            raise ValueError(f"negative seek position {pos} in {self!r}")
         self._pos = pos
         return pos
 

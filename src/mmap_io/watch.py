@@ -100,9 +100,11 @@ class WatchHandle:
         self, path: str, fd: int, callback: Callable[[ChangeEvent], object], poll_ms: int
     ) -> None:
         if not callable(callback):
-            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+            from .errors import value_text
+
+            raise TypeError(f"callback must be callable, not {value_text(callback)} ({path!r})")
         if not isinstance(poll_ms, int) or isinstance(poll_ms, bool) or poll_ms <= 0:
-            raise ValueError(f"poll_ms must be a positive int, got {poll_ms!r}")
+            raise ValueError(f"poll_ms must be a positive int, got {poll_ms!r} ({path!r})")
         notify_cls = _load_notify()
         self._path = path
         self._callback = callback
