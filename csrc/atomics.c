@@ -797,9 +797,13 @@ static PyMethodDef AtomicU64_methods[] = {ATOMIC_METHODS};
 static PyMethodDef AtomicU32_methods[] = {ATOMIC_METHODS};
 
 static PyGetSetDef Atomic_getset[] = {
-    {"offset", Atomic_get_offset, NULL, "Byte offset in the mapping.", NULL},
+    {"offset", Atomic_get_offset, NULL,
+     "Byte offset in the mapping.\n\n"
+     "    >>> m.atomic_u64(16).offset\n    16", NULL},
     {"released", Atomic_get_released, NULL,
-     "True once release() was called (or the with block ended).", NULL},
+     "True once release() was called (or the with block ended).\n\n"
+     "    >>> with m.atomic_u64(0) as c:\n    ...     pass\n"
+     "    >>> c.released\n    True", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -1195,10 +1199,16 @@ static PyMethodDef Slice_methods[] = {
 };
 
 static PyGetSetDef Slice_getset[] = {
-    {"offset", Slice_get_offset, NULL, "Byte offset of item 0.", NULL},
-    {"itemsize", Slice_get_itemsize, NULL, "8 for AtomicU64, 4 for AtomicU32.",
-     NULL},
-    {"released", Slice_get_released, NULL, "True once released.", NULL},
+    {"offset", Slice_get_offset, NULL,
+     "Byte offset of item 0.\n\n"
+     "    >>> m.atomic_u32_slice(64, 4).offset\n    64", NULL},
+    {"itemsize", Slice_get_itemsize, NULL,
+     "8 for AtomicU64, 4 for AtomicU32.\n\n"
+     "    >>> m.atomic_u32_slice(0, 4).itemsize\n    4", NULL},
+    {"released", Slice_get_released, NULL,
+     "True once released.\n\n"
+     "    >>> arr = m.atomic_u64_slice(0, 2); arr.release(); arr.released\n"
+     "    True", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -41,40 +41,113 @@ errors_init(PyObject *module, ModState *st)
     }
     st->MmapIoError = new_exc(
         module, "mmap_io.MmapIoError",
-        "Base class of every error mmap_io raises on purpose.",
+        "Base class of every error mmap_io raises on purpose.  OS failures\n"
+        "are also the matching builtin (FileNotFoundError, ...).\n\n"
+        "    >>> try:\n"
+        "    ...     MemoryMappedFile.open_ro('missing.bin')\n"
+        "    ... except MmapIoError as exc:\n"
+        "    ...     isinstance(exc, FileNotFoundError), exc.filename\n"
+        "    (True, 'missing.bin')",
         PyExc_Exception, NULL);
     if (st->MmapIoError == NULL) {
         return -1;
     }
     EXC(OutOfBoundsError, "OutOfBoundsError",
-        "A range lies outside the mapping; has .offset, .length, .total.",
+        "A range lies outside the mapping; has .offset, .length, .total.\n"
+        "Also an IndexError.\n\n"
+        "    >>> try:\n"
+        "    ...     m.read_bytes(len(m), 1)\n"
+        "    ... except OutOfBoundsError as exc:\n"
+        "    ...     exc.offset, exc.length, exc.total\n"
+        "    (4096, 1, 4096)",
         PyExc_IndexError);
     EXC(InvalidModeError, "InvalidModeError",
-        "The operation is not allowed in this mapping's mode.",
+        "The operation is not allowed in this mapping's mode (a write on a\n"
+        "read-only mapping, resize of a copy-on-write one, ...).  Also a\n"
+        "ValueError.\n\n"
+        "    >>> MemoryMappedFile.open_ro('data.bin').update_region(0, b'x')\n"
+        "    Traceback (most recent call last):\n"
+        "    InvalidModeError: update_region() is not allowed on the read-only "
+        "mapping of 'data.bin'",
         PyExc_ValueError);
     EXC(MisalignedError, "MisalignedError",
-        "An atomic view's offset is not aligned; has .required, .offset.",
+        "An atomic view's offset is not aligned; has .required, .offset.\n"
+        "Also a ValueError.\n\n"
+        "    >>> try:\n"
+        "    ...     m.atomic_u64(3)\n"
+        "    ... except MisalignedError as exc:\n"
+        "    ...     exc.required, exc.offset\n"
+        "    (8, 3)",
         PyExc_ValueError);
     EXC(ResizeFailedError, "ResizeFailedError",
-        "A size is zero or too large, or the resize failed.", NULL);
+        "A size is zero or above the platform maximum, or a resize was\n"
+        "refused or failed.\n\n"
+        "    >>> m.resize(0)\n"
+        "    Traceback (most recent call last):\n"
+        "    ResizeFailedError: cannot resize mapping of 'data.bin' to 0 "
+        "bytes: ...", NULL);
     EXC(FlushFailedError, "FlushFailedError",
-        "msync/fsync failed.", PyExc_OSError);
+        "msync/fsync failed; errno and filename are set.  Also an OSError.\n\n"
+        "    >>> try:\n"
+        "    ...     m.flush()\n"
+        "    ... except FlushFailedError as exc:   # say, EIO from the disk\n"
+        "    ...     print(exc.errno, exc.filename)",
+        PyExc_OSError);
     EXC(AdviceFailedError, "AdviceFailedError",
-        "madvise/posix_fadvise failed.", PyExc_OSError);
+        "madvise/posix_fadvise failed (EINVAL: the platform lacks the\n"
+        "advice).  Also an OSError.\n\n"
+        "    >>> try:\n"
+        "    ...     m.advise(0, len(m), MmapAdvice.COLLAPSE)\n"
+        "    ... except AdviceFailedError as exc:  # kernels before 6.1\n"
+        "    ...     exc.errno == errno.EINVAL\n"
+        "    True",
+        PyExc_OSError);
     EXC(LockFailedError, "LockFailedError",
-        "mlock failed (for example RLIMIT_MEMLOCK).", PyExc_OSError);
+        "mlock failed (for example RLIMIT_MEMLOCK).  Also an OSError.\n\n"
+        "    >>> try:\n"
+        "    ...     m.lock_all()\n"
+        "    ... except LockFailedError as exc:\n"
+        "    ...     errno.errorcode[exc.errno]\n"
+        "    'ENOMEM'",
+        PyExc_OSError);
     EXC(UnlockFailedError, "UnlockFailedError",
-        "munlock failed.", PyExc_OSError);
+        "munlock failed.  Also an OSError.\n\n"
+        "    >>> try:\n"
+        "    ...     m.unlock(0, len(m))\n"
+        "    ... except UnlockFailedError as exc:\n"
+        "    ...     print(exc.strerror)",
+        PyExc_OSError);
     EXC(WatchFailedError, "WatchFailedError",
-        "The operating-system file watch could not be set up.",
+        "The operating-system file watch could not be set up (say, the\n"
+        "inotify watch limit is reached).  Also an OSError.\n\n"
+        "    >>> try:\n"
+        "    ...     handle = m.watch(print)\n"
+        "    ... except WatchFailedError as exc:\n"
+        "    ...     print(exc.filename, exc.strerror)",
         PyExc_OSError);
     EXC(MappingClosedError, "MappingClosedError",
-        "The mapping (or view) was used after close().", PyExc_ValueError);
+        "The mapping (or view) was used after close().  Also a ValueError.\n\n"
+        "    >>> m.close(); len(m)\n"
+        "    Traceback (most recent call last):\n"
+        "    MappingClosedError: mapping of 'data.bin' is closed",
+        PyExc_ValueError);
     EXC(BusyError, "BusyError",
-        "close/resize/unmap refused while exported views are alive.",
+        "close/resize/unmap refused while exported views are alive; the\n"
+        "mapping stays open and usable.  Also a BufferError.\n\n"
+        "    >>> view = m.as_slice(0, 4)\n"
+        "    >>> m.close()\n"
+        "    Traceback (most recent call last):\n"
+        "    BusyError: ...\n"
+        "    >>> view.release(); m.close()",
         PyExc_BufferError);
     EXC(FileTruncatedError, "FileTruncatedError",
-        "A copy touched pages the backing file no longer has.",
+        "A copy touched pages the backing file no longer has (truncated by\n"
+        "someone else): raised instead of the process dying of SIGBUS.\n"
+        "Also an OSError.\n\n"
+        "    >>> os.truncate('data.bin', 0)\n"
+        "    >>> m.read_bytes(0, 1)\n"
+        "    Traceback (most recent call last):\n"
+        "    FileTruncatedError: ...",
         PyExc_OSError);
 #undef EXC
     st->os_errors = PyDict_New();

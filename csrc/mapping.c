@@ -176,7 +176,10 @@ PyDoc_STRVAR(Mapping_init_doc,
 "Map `size` bytes of the file open as `fd` (-1: anonymous memory).\n"
 "`access` is 0 (read-only), 1 (read-write) or 2 (copy-on-write). The\n"
 "mapping keeps its own duplicate of `fd`.  Used by MemoryMappedFile and\n"
-"AnonymousMmap; most code never calls it directly.");
+"AnonymousMmap; most code never calls it directly.\n\n"
+"    >>> fd = os.open('data.bin', os.O_RDWR)\n"
+"    >>> m = Mapping(fd, 4096, 1, path='data.bin'); os.close(fd)\n"
+"    >>> m.read_bytes(0, 5)\n    b'hello'");
 
 static int
 Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)

@@ -40,10 +40,14 @@ static PyMethodDef Mapping_methods[] = {
 };
 
 static PyGetSetDef Mapping_getset[] = {
-    {"closed", Mapping_get_closed, NULL, "True once the mapping is closed.", NULL},
+    {"closed", Mapping_get_closed, NULL,
+     "True once the mapping is closed.\n\n"
+     "    >>> m.close(); m.closed\n    True", NULL},
     {"pending_bytes", Mapping_get_pending_bytes, NULL,
      "Bytes written through update_region since the last flush (writes\n"
-     "through writable views such as as_slice_mut are not counted).", NULL},
+     "through writable views such as as_slice_mut are not counted).\n\n"
+     "    >>> m.update_region(0, b'abc'); m.pending_bytes\n    3\n"
+     "    >>> m.flush(); m.pending_bytes\n    0", NULL},
     {"_access", Mapping_get_access, NULL, "0 read-only, 1 read-write, 2 COW.", NULL},
     {"_exports", Mapping_get_exports, NULL, "Live exported views.", NULL},
     {"_needs_flush", Mapping_get_needs_flush, NULL,

@@ -44,6 +44,7 @@ class MappingBase(_core.Mapping):
     # -- lifecycle --------------------------------------------------------
 
     def __enter__(self) -> Self:
+        """Return the mapping itself (``MappingClosedError`` once closed)."""
         if self.closed:
             raise MappingClosedError(f"{self!r} is closed")
         return self
@@ -54,6 +55,7 @@ class MappingBase(_core.Mapping):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        """:meth:`close` the mapping (``BusyError`` while views are alive)."""
         self.close()
 
     # -- iteration --------------------------------------------------------

@@ -57,7 +57,11 @@ class AnonymousMmap(MappingBase):
 
     @property
     def path(self) -> None:
-        """Always ``None``: there is no file."""
+        """Always ``None``: there is no file.
+
+        >>> AnonymousMmap(4096).path is None
+        True
+        """
         return None
 
     def __repr__(self) -> str:

@@ -325,17 +325,29 @@ class MemoryMappedFile(MappingBase):
 
     @property
     def path(self) -> Path | None:
-        """The mapped file's path as a :class:`pathlib.Path` (None if unknown)."""
+        """The mapped file's path as a :class:`pathlib.Path` (None if unknown).
+
+        >>> MemoryMappedFile.open_ro("data.bin").path
+        PosixPath('data.bin')
+        """
         return self._path_obj
 
     @property
     def mode(self) -> MmapMode:
-        """The :class:`MmapMode` the file was mapped with."""
+        """The :class:`MmapMode` the file was mapped with.
+
+        >>> MemoryMappedFile.open_cow("data.bin").mode
+        <MmapMode.COPY_ON_WRITE: 'c'>
+        """
         return self._mode
 
     @property
     def flush_policy(self) -> FlushPolicy:
-        """The :class:`FlushPolicy` in force."""
+        """The :class:`FlushPolicy` in force.
+
+        >>> MemoryMappedFile.open_rw("data.bin", flush_policy=FlushPolicy.ALWAYS).flush_policy
+        FlushPolicy.ALWAYS
+        """
         return self._policy
 
     # -- async (the ``async`` extra: anyio) --------------------------------
@@ -521,7 +533,10 @@ class MmapBuilder:
         self._huge_pages = False
 
     def mode(self, mode: MmapMode) -> MmapBuilder:
-        """Set the mode (default ``READ_WRITE``)."""
+        """Set the mode (default ``READ_WRITE``).
+
+        >>> m = MemoryMappedFile.builder("data.bin").mode(MmapMode.READ_ONLY).open()
+        """
         if not isinstance(mode, MmapMode):
             raise TypeError(
                 f"mode must be an MmapMode, not {value_text(mode)}{for_path(self._path)}"
@@ -530,23 +545,35 @@ class MmapBuilder:
         return self
 
     def size(self, size: int) -> MmapBuilder:
-        """Set the size used by :meth:`create` and :meth:`open_or_create`."""
+        """Set the size used by :meth:`create` and :meth:`open_or_create`.
+
+        >>> m = MemoryMappedFile.builder("new.bin").size(1 << 20).create()
+        """
         self._size = check_size(size, "size", self._path)
         return self
 
     def flush_policy(self, policy: FlushPolicy) -> MmapBuilder:
-        """Set the :class:`FlushPolicy`."""
+        """Set the :class:`FlushPolicy`.
+
+        >>> b = MemoryMappedFile.builder("log.bin").flush_policy(FlushPolicy.every_writes(100))
+        """
         self._flush_policy = check_policy(policy, self._path)
         return self
 
     def touch_hint(self, hint: TouchHint) -> MmapBuilder:
-        """Set the :class:`TouchHint`."""
+        """Set the :class:`TouchHint` (``EAGER`` pre-faults every page).
+
+        >>> m = MemoryMappedFile.builder("data.bin").touch_hint(TouchHint.EAGER).open()
+        """
         _check_options(self._flush_policy, hint, self._huge_pages, self._path)
         self._touch_hint = hint
         return self
 
     def huge_pages(self, enabled: bool = True) -> MmapBuilder:
-        """Ask for huge pages (never an error when unavailable)."""
+        """Ask for huge pages (never an error when unavailable).
+
+        >>> m = MemoryMappedFile.builder("big.bin").size(1 << 30).huge_pages().create()
+        """
         _check_options(self._flush_policy, self._touch_hint, enabled, self._path)
         self._huge_pages = enabled
         return self
@@ -561,7 +588,11 @@ class MmapBuilder:
     def create(self) -> MemoryMappedFile:
         """Create the file at the configured size (``ValueError`` without ``.size()``).
 
-        Only ``READ_WRITE`` can create.
+        Only ``READ_WRITE`` can create; an existing file is truncated first.
+
+        >>> m = MemoryMappedFile.builder("new.bin").size(4096).create()
+        >>> len(m)
+        4096
         """
         where = for_path(self._path)
         if self._size is None:
@@ -571,7 +602,10 @@ class MmapBuilder:
         return self._cls.create_rw(self._path, self._size, **self._opts())
 
     def open(self) -> MemoryMappedFile:
-        """Open the existing file in the configured mode."""
+        """Open the existing file in the configured mode.
+
+        >>> m = MemoryMappedFile.builder("data.bin").mode(MmapMode.COPY_ON_WRITE).open()
+        """
         c = self._cls
         opener = {
             MmapMode.READ_ONLY: c.open_ro,
@@ -581,7 +615,10 @@ class MmapBuilder:
         return opener(self._path, **self._opts())
 
     def open_or_create(self) -> MemoryMappedFile:
-        """Open read-write, creating the file at ``.size(n)`` if it is missing."""
+        """Open read-write, creating the file at ``.size(n)`` if it is missing.
+
+        >>> m = MemoryMappedFile.builder("state.bin").size(4096).open_or_create()
+        """
         where = for_path(self._path)
         if self._mode is not MmapMode.READ_WRITE:
             raise ValueError(

@@ -53,7 +53,11 @@ class Residency:
 
     @property
     def total(self) -> int:
-        """Number of pages in the range."""
+        """Number of pages in the range.
+
+        >>> m.residency(0, 3 * 4096).total
+        3
+        """
         return len(self.pages)
 
     @property

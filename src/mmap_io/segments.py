@@ -36,12 +36,20 @@ class Segment:
 
     @property
     def parent(self) -> MappingBase:
-        """The mapping this segment looks into."""
+        """The mapping this segment looks into.
+
+        >>> m.segment(0, 4).parent is m
+        True
+        """
         return self._parent
 
     @property
     def offset(self) -> int:
-        """Start of the segment within the parent."""
+        """Start of the segment within the parent.
+
+        >>> m.segment(16, 8).offset
+        16
+        """
         return self._offset
 
     def __len__(self) -> int:

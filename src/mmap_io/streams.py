@@ -32,9 +32,24 @@ class _MmapStream(io.RawIOBase):
         self._pos = 0
 
     def seekable(self) -> bool:
+        """Always ``True``.
+
+        >>> m.reader().seekable()
+        True
+        """
         return True
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Move to ``offset`` relative to ``whence`` (``SEEK_SET``, ``SEEK_CUR``
+        or ``SEEK_END``) and return the new position.
+
+        Seeking past the end is allowed (reads then return ``b""``); a
+        negative result raises ``ValueError``.
+
+        >>> r = m.reader()
+        >>> r.seek(-4, os.SEEK_END) == len(m) - 4
+        True
+        """
         self._checkClosed()
         offset = operator.index(offset)  # TypeError for floats, like FileIO
         if whence == os.SEEK_SET:
@@ -51,21 +66,40 @@ class _MmapStream(io.RawIOBase):
         return pos
 
     def tell(self) -> int:
+        """The current position.
+
+        >>> r = m.reader(); r.read(3); r.tell()
+        b'hel'
+        3
+        """
         self._checkClosed()
         return self._pos
 
     @property
     def position(self) -> int:
-        """The current offset into the mapping."""
+        """The current offset into the mapping (like :meth:`tell`).
+
+        >>> r = m.reader(); r.seek(10); r.position
+        10
+        10
+        """
         return self._pos
 
     def set_position(self, pos: int) -> None:
-        """Move to ``pos`` (same as ``seek(pos)``)."""
+        """Move to ``pos`` (same as ``seek(pos)``).
+
+        >>> r = m.reader(); r.set_position(6); r.read(5)
+        b'world'
+        """
         self.seek(pos)
 
     @property
     def mapping(self) -> MappingBase:
-        """The mapping this stream reads or writes."""
+        """The mapping this stream reads or writes.
+
+        >>> m.reader().mapping is m
+        True
+        """
         return self._m
 
     def __repr__(self) -> str:
@@ -84,12 +118,23 @@ class MmapReader(_MmapStream):
     """
 
     def readable(self) -> bool:
+        """Always ``True``.
+
+        >>> m.reader().readable()
+        True
+        """
         return True
 
     def _remaining(self) -> int:
         return max(0, len(self._m) - self._pos)
 
     def readinto(self, b: Buffer) -> int:
+        """Copy up to ``len(b)`` bytes into the writable buffer ``b``; return the count.
+
+        >>> buf = bytearray(5)
+        >>> m.reader().readinto(buf), buf
+        (5, bytearray(b'hello'))
+        """
         self._checkClosed()
         view = memoryview(b).cast("B")
         n = min(view.nbytes, self._remaining())
@@ -99,6 +144,11 @@ class MmapReader(_MmapStream):
         return n
 
     def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes (all the rest for ``-1`` or ``None``); ``b""`` at the end.
+
+        >>> m.reader().read(5)
+        b'hello'
+        """
         self._checkClosed()
         remaining = self._remaining()
         n = remaining if size is None or size < 0 else min(size, remaining)
@@ -107,9 +157,20 @@ class MmapReader(_MmapStream):
         return data
 
     def readall(self) -> bytes:
+        """Everything from the position to the end of the mapping.
+
+        >>> r = m.reader(); r.seek(len(m) - 2); r.readall()
+        4094
+        b'\\x00\\x00'
+        """
         return self.read(-1)
 
     def readline(self, size: int | None = -1) -> bytes:
+        """One line, up to and including ``b"\\n"`` (at most ``size`` bytes).
+
+        >>> m.reader().readline()
+        b'hello world\\n'
+        """
         self._checkClosed()
         limit = self._remaining()
         if size is not None and size >= 0:
@@ -141,9 +202,24 @@ class MmapWriter(_MmapStream):
     """
 
     def writable(self) -> bool:
+        """Always ``True``.
+
+        >>> m.writer().writable()
+        True
+        """
         return True
 
     def write(self, b: Buffer) -> int:
+        """Write all of ``b`` at the position and return its length.
+
+        Goes through ``update_region``, so it counts toward the flush
+        policy. Writing past the end raises :class:`OutOfBoundsError` and
+        writes nothing.
+
+        >>> w = m.writer(); w.seek(6); w.write(b"there")
+        6
+        5
+        """
         self._checkClosed()
         n = memoryview(b).nbytes
         total = len(self._m)
@@ -154,7 +230,11 @@ class MmapWriter(_MmapStream):
         return n
 
     def flush(self) -> None:
-        """Flush the mapping (``m.flush()``); a no-op once closed."""
+        """Flush the mapping (``m.flush()``); a no-op once closed.
+
+        >>> w = m.writer(); w.write(b"hi"); w.flush()
+        2
+        """
         if not self.closed and not self._m.closed:
             flush = getattr(self._m, "flush", None)
             if flush is not None:

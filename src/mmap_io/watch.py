@@ -148,9 +148,11 @@ class WatchHandle:
             self._thread.join()
 
     def __enter__(self) -> WatchHandle:
+        """Return the handle itself."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """:meth:`stop` the watch."""
         self.stop()
 
     def __repr__(self) -> str:
