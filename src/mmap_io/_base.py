@@ -22,6 +22,8 @@ from .streams import MmapReader, MmapWriter
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import numpy as np
+    import numpy.typing as npt
     from typing_extensions import Self
 
 __all__ = ["MappingBase"]
@@ -147,7 +149,9 @@ class MappingBase(_core.Mapping):
         self.as_slice_mut(0, 0).release()  # mode check
         return MmapWriter(self)
 
-    def as_array(self, dtype: Any, offset: int = 0, shape: Any = None) -> Any:
+    def as_array(
+        self, dtype: npt.DTypeLike, offset: int = 0, shape: int | Sequence[int] | None = None
+    ) -> np.ndarray[Any, np.dtype[Any]]:
         """A zero-copy ``numpy.ndarray`` over the mapping (needs numpy).
 
         Read-only on read-only mappings. The array holds an export, so the
@@ -162,16 +166,17 @@ class MappingBase(_core.Mapping):
 
         dt = np.dtype(dtype)
         total = len(self)
+        dims: tuple[int, ...] | None = None
         if shape is None:
             count = (total - offset) // dt.itemsize if 0 <= offset <= total else 0
             nbytes = count * dt.itemsize
         else:
-            shape = (shape,) if isinstance(shape, int) else tuple(shape)
-            nbytes = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+            dims = (shape,) if isinstance(shape, int) else tuple(shape)
+            nbytes = int(np.prod(dims, dtype=np.int64)) * dt.itemsize
         writable = self._access != 0
         view = (self.as_slice_mut if writable else self.as_slice)(offset, nbytes)
         arr = np.frombuffer(view, dtype=dt)
-        return arr if shape is None else arr.reshape(shape)
+        return arr if dims is None else arr.reshape(dims)
 
     def as_mut_slice(self, offset: int, length: int) -> memoryview:
         """Alias of :meth:`as_slice_mut`.

@@ -10,7 +10,7 @@ import stat
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _core
 from ._base import MappingBase
@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 __all__ = ["MemoryMappedFile", "MmapBuilder", "PathLike"]
 
 PathLike = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+
+
+class _HasFileno(Protocol):
+    def fileno(self) -> int: ...
+
 
 # O_NONBLOCK: opening a FIFO must fail fast (it cannot be mapped), not hang.
 _O_FLAGS = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
@@ -183,17 +188,33 @@ class MemoryMappedFile(MappingBase):
 
     @classmethod
     def _open_path(
-        cls, path: PathLike, mode: MmapMode, flags: int, context: str, **opts: Any
+        cls,
+        path: PathLike,
+        mode: MmapMode,
+        flags: int,
+        context: str,
+        flush_policy: object,
+        touch_hint: object,
+        huge_pages: object,
     ) -> Self:
         p = _fspath(path)
+        options = _check_options(flush_policy, touch_hint, huge_pages, p)
         fd = _open(p, flags, context)
         try:
-            return cls._from_fd(fd, mode, p, **_opts(opts))
+            return cls._from_fd(fd, mode, p, *options)
         finally:
             os.close(fd)
 
     @classmethod
-    def create_rw(cls, path: PathLike, size: int, **opts: Any) -> Self:
+    def create_rw(
+        cls,
+        path: PathLike,
+        size: int,
+        *,
+        flush_policy: FlushPolicy = FlushPolicy.NEVER,
+        touch_hint: TouchHint = TouchHint.NEVER,
+        huge_pages: bool = False,
+    ) -> Self:
         """Create (or truncate) ``path`` to ``size`` zero bytes and map it read-write.
 
         ``size`` must be 1 .. 128 TiB (else :class:`ResizeFailedError`, and no
@@ -205,7 +226,7 @@ class MemoryMappedFile(MappingBase):
         """
         p = _fspath(path)
         size = check_size(size, "size", p)
-        options = _opts(opts)
+        options = _check_options(flush_policy, touch_hint, huge_pages, p)
         existed = os.path.lexists(p)
         fd = _open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC, "cannot create")
         try:
@@ -213,7 +234,7 @@ class MemoryMappedFile(MappingBase):
                 os.ftruncate(fd, size)
             except OSError as exc:
                 raise from_oserror(exc, p, "cannot size") from None
-            m = cls._from_fd(fd, MmapMode.READ_WRITE, p, **options)
+            m = cls._from_fd(fd, MmapMode.READ_WRITE, p, *options)
             return m._created(p, not existed)
         except BaseException:
             if not existed:
@@ -223,35 +244,88 @@ class MemoryMappedFile(MappingBase):
             os.close(fd)
 
     @classmethod
-    def open_ro(cls, path: PathLike, **opts: Any) -> Self:
+    def open_ro(
+        cls,
+        path: PathLike,
+        *,
+        flush_policy: FlushPolicy = FlushPolicy.NEVER,
+        touch_hint: TouchHint = TouchHint.NEVER,
+        huge_pages: bool = False,
+    ) -> Self:
         """Map an existing file read-only; an empty file gives an empty mapping.
 
         >>> m = MemoryMappedFile.open_ro("data.bin")
         >>> m.read_bytes(0, 5)
         b'hello'
         """
-        return cls._open_path(path, MmapMode.READ_ONLY, os.O_RDONLY, "cannot open", **opts)
+        return cls._open_path(
+            path,
+            MmapMode.READ_ONLY,
+            os.O_RDONLY,
+            "cannot open",
+            flush_policy,
+            touch_hint,
+            huge_pages,
+        )
 
     @classmethod
-    def open_rw(cls, path: PathLike, **opts: Any) -> Self:
+    def open_rw(
+        cls,
+        path: PathLike,
+        *,
+        flush_policy: FlushPolicy = FlushPolicy.NEVER,
+        touch_hint: TouchHint = TouchHint.NEVER,
+        huge_pages: bool = False,
+    ) -> Self:
         """Map an existing, non-empty file read-write.
 
         >>> with MemoryMappedFile.open_rw("data.bin") as m:
         ...     m.update_region(0, b"HELLO")
         """
-        return cls._open_path(path, MmapMode.READ_WRITE, os.O_RDWR, "cannot open", **opts)
+        return cls._open_path(
+            path,
+            MmapMode.READ_WRITE,
+            os.O_RDWR,
+            "cannot open",
+            flush_policy,
+            touch_hint,
+            huge_pages,
+        )
 
     @classmethod
-    def open_cow(cls, path: PathLike, **opts: Any) -> Self:
+    def open_cow(
+        cls,
+        path: PathLike,
+        *,
+        flush_policy: FlushPolicy = FlushPolicy.NEVER,
+        touch_hint: TouchHint = TouchHint.NEVER,
+        huge_pages: bool = False,
+    ) -> Self:
         """Map an existing file copy-on-write: writes stay private to this mapping.
 
         >>> with MemoryMappedFile.open_cow("data.bin") as m:
         ...     m.update_region(0, b"scratch")   # the file is unchanged
         """
-        return cls._open_path(path, MmapMode.COPY_ON_WRITE, os.O_RDONLY, "cannot open", **opts)
+        return cls._open_path(
+            path,
+            MmapMode.COPY_ON_WRITE,
+            os.O_RDONLY,
+            "cannot open",
+            flush_policy,
+            touch_hint,
+            huge_pages,
+        )
 
     @classmethod
-    def open_or_create(cls, path: PathLike, default_size: int, **opts: Any) -> Self:
+    def open_or_create(
+        cls,
+        path: PathLike,
+        default_size: int,
+        *,
+        flush_policy: FlushPolicy = FlushPolicy.NEVER,
+        touch_hint: TouchHint = TouchHint.NEVER,
+        huge_pages: bool = False,
+    ) -> Self:
         """Open ``path`` read-write, creating it at ``default_size`` if missing.
 
         An existing empty file is grown to ``default_size`` too.
@@ -260,14 +334,14 @@ class MemoryMappedFile(MappingBase):
         """
         p = _fspath(path)
         size = check_size(default_size, "default_size", p)
-        options = _opts(opts)
+        options = _check_options(flush_policy, touch_hint, huge_pages, p)
         existed = os.path.lexists(p)
         fd = _open(p, os.O_RDWR | os.O_CREAT, "cannot open or create")
         try:
             sized = os.fstat(fd).st_size == 0 and not stat.S_ISDIR(os.fstat(fd).st_mode)
             if sized:
                 os.ftruncate(fd, size)
-            m = cls._from_fd(fd, MmapMode.READ_WRITE, p, **options)
+            m = cls._from_fd(fd, MmapMode.READ_WRITE, p, *options)
             return m._created(p, not existed) if sized else m
         except OSError as exc:
             if not existed:
@@ -284,7 +358,14 @@ class MemoryMappedFile(MappingBase):
 
     @classmethod
     def from_file(
-        cls, file: Any, mode: MmapMode, path: PathLike | None = None, **opts: Any
+        cls,
+        file: int | _HasFileno,
+        mode: MmapMode,
+        path: PathLike | None = None,
+        *,
+        flush_policy: FlushPolicy = FlushPolicy.NEVER,
+        touch_hint: TouchHint = TouchHint.NEVER,
+        huge_pages: bool = False,
     ) -> Self:
         """Map an already-open file: an int fd or an object with ``fileno()``.
 
@@ -310,7 +391,7 @@ class MemoryMappedFile(MappingBase):
             p = os.fsdecode(name) if isinstance(name, (str, bytes)) else None
         else:
             p = _fspath(path)
-        return cls._from_fd(fd, mode, p, **_opts(opts))
+        return cls._from_fd(fd, mode, p, flush_policy, touch_hint, huge_pages)
 
     @classmethod
     def builder(cls, path: PathLike) -> MmapBuilder:
@@ -489,23 +570,7 @@ def _reopen(
     huge: bool,
 ) -> MemoryMappedFile:
     flags = os.O_RDWR if mode is MmapMode.READ_WRITE else os.O_RDONLY
-    return cls._open_path(
-        path, mode, flags, "cannot reopen", flush_policy=policy, touch_hint=hint, huge_pages=huge
-    )
-
-
-_OPTION_NAMES = ("flush_policy", "touch_hint", "huge_pages")
-
-
-def _opts(opts: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(opts) - set(_OPTION_NAMES)
-    if unknown:
-        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
-    return {
-        "flush_policy": opts.get("flush_policy", FlushPolicy.NEVER),
-        "touch_hint": opts.get("touch_hint", TouchHint.NEVER),
-        "huge_pages": opts.get("huge_pages", False),
-    }
+    return cls._open_path(path, mode, flags, "cannot reopen", policy, hint, huge)
 
 
 def _unlink_quietly(path: str) -> None:
