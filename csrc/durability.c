@@ -186,8 +186,9 @@ flush_all(Mapping *m)
 }
 
 /* The flush close() and garbage collection do when the policy is not
- * NEVER.  The caller holds the GIL and map_lock exclusive.  Returns 0, or
- * an errno with *step naming what failed. */
+ * NEVER.  The caller holds the GIL and map_lock exclusive; the GIL is
+ * released while msync runs, so the caller re-checks `exports` after.
+ * Returns 0, or an errno with *step naming what failed. */
 static int
 flush_for_close(Mapping *m, const char **step)
 {
@@ -201,8 +202,16 @@ flush_for_close(Mapping *m, const char **step)
     Py_BEGIN_ALLOW_THREADS
     sync_job_locked(m, &j);
     Py_END_ALLOW_THREADS
+    if (j.err != 0 && !j.dir_failed && m->sync_dir == NULL) {
+        /* close() may still back out (a view was exported meanwhile):
+         * keep the directory owed, like flush_all() does. */
+        m->sync_dir = dir;
+        dir = NULL;
+    }
     Py_XDECREF(dir);
-    m->sync_meta = 0;
+    if (j.err == 0) {
+        m->sync_meta = 0;
+    }
     *step = j.step;
     return j.err;
 }

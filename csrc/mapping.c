@@ -339,6 +339,14 @@ Mapping_close(PyObject *self, PyObject *Py_UNUSED(ignored))
     }
     const char *step = NULL;
     int err = flush_for_close(m, &step);
+    if (m->exports > 0) {
+        /* The flush ran without the GIL, and another thread exported a
+         * view (as_slice, memoryview, an atomic view) meanwhile: unmapping
+         * now would leave it pointing at nothing.  Stay open; the flush,
+         * failed or not, is owed again by the next close(). */
+        pthread_rwlock_unlock(&m->map_lock);
+        return raise_busy(m, "close");
+    }
     release_mapping(m);
     pthread_rwlock_unlock(&m->map_lock);
     m->pending_bytes = 0;

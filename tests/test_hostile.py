@@ -1,0 +1,354 @@
+"""Hostile callers: Python code that runs in the middle of a native method
+(``__index__``, ``__buffer__``, GC finalizers, other threads while the GIL
+is released) and changes the mapping under it.  Each case must end in a
+precise error from API.md's hierarchy or a correct result, never a view of
+memory that is no longer mapped, a leak, or a crash."""
+
+from __future__ import annotations
+
+import gc
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mmap_io import (
+    AnonymousMmap,
+    BusyError,
+    FlushPolicy,
+    MappingClosedError,
+    MemoryMappedFile,
+    MmapAdvice,
+    MmapIoError,
+    OutOfBoundsError,
+    ResizeFailedError,
+)
+from mmap_io import _core
+
+MIB = 1 << 20
+PS = _core.page_size()
+
+
+@pytest.fixture(autouse=True)
+def _fast_switching() -> Iterator[None]:
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)
+    yield
+    sys.setswitchinterval(old)
+
+
+# ---- close() releases the GIL while it flushes ------------------------------
+
+
+def _export_while_closing(tmp_path: Path, make_view: Callable[[Any], Any]) -> None:
+    """A thread exports views while close() flushes with the GIL released.
+
+    close() must then refuse (BusyError, mapping intact) instead of
+    unmapping under the new views; a successful close() must leave no
+    export behind."""
+    closed_under_views = 0
+    for attempt in range(3):
+        m = MemoryMappedFile.create_rw(
+            tmp_path / f"f{attempt}.bin", 4 * MIB, flush_policy=FlushPolicy.every_bytes(1 << 40)
+        )
+        m.update_region(0, os.urandom(4 * MIB))  # dirty: close() must msync
+        go, stop = threading.Event(), threading.Event()
+        views: list[Any] = []
+
+        def grab() -> None:
+            go.wait()
+            while not stop.is_set() and len(views) < 5000:
+                try:
+                    views.append(make_view(m))
+                except MappingClosedError:
+                    return
+
+        t = threading.Thread(target=grab)
+        t.start()
+        go.set()
+        try:
+            m.close()
+        except BusyError:
+            assert not m.closed
+        else:
+            # Only a released view may remain: anything else now points
+            # at unmapped memory (reading it would crash; we only count).
+            closed_under_views += m._exports
+        finally:
+            stop.set()
+            t.join()
+            for v in views:
+                v.release()
+            m.close()
+        assert closed_under_views == 0
+
+
+def test_close_refuses_views_exported_while_it_flushes(tmp_path: Path) -> None:
+    _export_while_closing(tmp_path, lambda m: m.as_slice(0, 1))
+
+
+def test_close_refuses_atomics_made_while_it_flushes(tmp_path: Path) -> None:
+    _export_while_closing(tmp_path, lambda m: m.atomic_u64(0))
+
+
+# ---- GC finalizers during allocation ----------------------------------------
+
+
+class _Finalizer:
+    """Cyclic garbage whose __del__ runs ``action`` when the GC collects it."""
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self.me = self
+        self.action = action
+
+    def __del__(self) -> None:
+        try:
+            self.action()
+        except MmapIoError:
+            pass
+
+
+def _during_next_gc_alloc(action: Callable[[], None], call: Callable[[], Any]) -> tuple[bool, Any]:
+    """Run ``call()`` with a collection due at its first GC allocation; the
+    collection runs ``action``.  Returns (action ran inside call, result or
+    the exception raised)."""
+    state = {"inside": False, "ran_inside": False}
+
+    def act() -> None:
+        state["ran_inside"] = state["inside"]
+        action()
+
+    gc.collect()
+    old = gc.get_threshold()
+    _Finalizer(act)
+    try:
+        gc.set_threshold(1)
+        state["inside"] = True
+        try:
+            result: Any = call()
+        except Exception as exc:
+            result = exc
+        state["inside"] = False
+    finally:
+        gc.set_threshold(*old)
+    gc.collect()
+    return state["ran_inside"], result
+
+
+@pytest.mark.parametrize("writable", [False, True])
+def test_gc_finalizer_shrinking_mapping_inside_as_slice(tmp_path: Path, writable: bool) -> None:
+    """The memoryview allocation in as_slice can run a finalizer that shrinks
+    the mapping after the bounds check: the view must not cover bytes that
+    are no longer mapped."""
+    with MemoryMappedFile.create_rw(tmp_path / "f.bin", 2 * PS) as m:
+        make = m.as_slice_mut if writable else m.as_slice
+        for _ in range(20):
+            m.resize(2 * PS)
+            ran_inside, result = _during_next_gc_alloc(
+                lambda: m.resize(PS), lambda: make(PS, PS)
+            )
+            if isinstance(result, memoryview):
+                ok = len(m) >= 2 * PS
+                result.release()
+                assert ok, "as_slice returned a view past the end of the mapping"
+            if ran_inside:
+                assert isinstance(result, OutOfBoundsError), result
+                return
+        pytest.skip("the collection never ran inside as_slice")
+
+
+def test_gc_finalizer_closing_mapping_inside_as_slice(tmp_path: Path) -> None:
+    m = MemoryMappedFile.create_rw(tmp_path / "f.bin", PS)
+    ran_inside, result = _during_next_gc_alloc(m.close, lambda: m.as_slice(0, PS))
+    if isinstance(result, memoryview):
+        result.release()
+    if not ran_inside:
+        pytest.skip("the collection never ran inside as_slice")
+    assert isinstance(result, MappingClosedError), result
+    assert m.closed
+
+
+@pytest.mark.parametrize("width", [8, 4])
+@pytest.mark.parametrize("kind", ["view", "slice"])
+def test_gc_finalizer_inside_atomic_view_creation(tmp_path: Path, width: int, kind: str) -> None:
+    """Atomic views take part in the GC; a collection while one is made must
+    not leave it pointing at a mapping that was shrunk or closed."""
+    for action in ("resize", "close"):
+        m = MemoryMappedFile.create_rw(tmp_path / f"{action}.bin", 2 * PS)
+
+        def act(m: Any = m, action: str = action) -> None:
+            m.resize(PS) if action == "resize" else m.close()
+
+        def make(m: Any = m) -> Any:
+            if kind == "view":
+                return (m.atomic_u64 if width == 8 else m.atomic_u32)(2 * PS - width)
+            return (m.atomic_u64_slice if width == 8 else m.atomic_u32_slice)(PS, PS // width)
+
+        ran_inside, result = _during_next_gc_alloc(act, make)
+        if not isinstance(result, Exception):
+            ok = not m.closed and len(m) == 2 * PS
+            result.release()
+            assert ok, f"{kind} made over a mapping that was {action}d meanwhile"
+        elif ran_inside:
+            expected = OutOfBoundsError if action == "resize" else MappingClosedError
+            assert isinstance(result, expected), result
+        m.close()
+
+
+# ---- reference cycles through atomic views ----------------------------------
+
+
+class _Anon(AnonymousMmap):
+    """A user subclass: it has a __dict__, so it can hold its own views."""
+
+
+@pytest.mark.parametrize("make", ["atomic_u64", "atomic_u64_slice"])
+def test_cycle_through_atomic_view_is_collected(make: str) -> None:
+    m = _Anon(PS)
+    m.counter = m.atomic_u64(0) if make == "atomic_u64" else m.atomic_u64_slice(0, 4)
+    ref = weakref.ref(m)
+    del m
+    gc.collect()
+    assert ref() is None, "a mapping holding its own atomic view is never freed"
+
+
+def test_gc_clears_view_cycle_before_the_mapping() -> None:
+    """After the collector broke a cycle the view is released, not left
+    pointing at an unmapped mapping."""
+    m = _Anon(PS)
+    c = m.atomic_u32(0)
+    c.store(5)
+    holder = [c, m]
+    holder.append(holder)
+    m.holder = holder
+    wm, wc = weakref.ref(m), weakref.ref(c)
+    del m, c, holder
+    gc.collect()
+    assert wm() is None and wc() is None
+
+
+# ---- wrong error classes from hostile arguments -----------------------------
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_resize_to_int_too_long_to_print(rw: MemoryMappedFile, sign: int) -> None:
+    size = sign * 10**5000
+    with pytest.raises(ResizeFailedError, match="-bit int"):
+        rw.resize(size)
+    assert len(rw) == 64 * 1024
+
+
+class _Index:
+    """An int-like whose __index__ runs ``action`` first."""
+
+    def __init__(self, value: int, action: Callable[[], None]) -> None:
+        self.value, self.action = value, action
+
+    def __index__(self) -> int:
+        self.action()
+        return self.value
+
+
+_OFFSET_CALLS: dict[str, Callable[[Any, Any], Any]] = {
+    "as_slice": lambda m, o: m.as_slice(o, 8),
+    "as_slice_mut": lambda m, o: m.as_slice_mut(o, 8),
+    "read_bytes": lambda m, o: m.read_bytes(o, 8),
+    "read_into": lambda m, o: m.read_into(o, bytearray(8)),
+    "update_region": lambda m, o: m.update_region(o, b"12345678"),
+    "flush_range": lambda m, o: m.flush_range(o, 8),
+    "start_flush": lambda m, o: m.start_flush(o, 8),
+    "advise": lambda m, o: m.advise(o, 8, MmapAdvice.RANDOM),
+    "prefetch_range": lambda m, o: m.prefetch_range(o, 8),
+    "touch_pages_range": lambda m, o: m.touch_pages_range(o, 8),
+    "residency": lambda m, o: m.residency(o, 8),
+    "lock": lambda m, o: m.lock(o, 8),
+    "unlock": lambda m, o: m.unlock(o, 8),
+    "atomic_u64": lambda m, o: m.atomic_u64(o),
+    "atomic_u32_slice": lambda m, o: m.atomic_u32_slice(o, 2),
+    "resize": lambda m, o: m.resize(o),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_OFFSET_CALLS))
+def test_index_closing_the_mapping(tmp_path: Path, name: str) -> None:
+    m = MemoryMappedFile.create_rw(tmp_path / "f.bin", 2 * PS)
+    with pytest.raises(MappingClosedError):
+        _OFFSET_CALLS[name](m, _Index(PS, m.close))
+
+
+@pytest.mark.parametrize("name", sorted(set(_OFFSET_CALLS) - {"resize"}))
+def test_index_shrinking_the_mapping(tmp_path: Path, name: str) -> None:
+    with MemoryMappedFile.create_rw(tmp_path / "f.bin", 2 * PS) as m:
+        with pytest.raises(OutOfBoundsError):
+            _OFFSET_CALLS[name](m, _Index(PS + 8, lambda: m.resize(PS)))
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="__buffer__ needs Python 3.12")
+def test_buffer_export_closing_the_mapping(tmp_path: Path) -> None:
+    m = MemoryMappedFile.create_rw(tmp_path / "f.bin", PS)
+
+    class Closer:
+        def __init__(self, data: bytes) -> None:
+            self.data = bytearray(data)
+
+        def __buffer__(self, flags: int) -> memoryview:
+            m.close()
+            return memoryview(self.data)
+
+    for data in (b"x" * 16, b""):
+        with pytest.raises(MappingClosedError):
+            m.update_region(0, Closer(data))
+        with pytest.raises(MappingClosedError):
+            m.read_into(0, Closer(data))
+    assert m.pending_bytes == 0
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="__buffer__ needs Python 3.12")
+def test_buffer_export_shrinking_the_mapping(tmp_path: Path) -> None:
+    with MemoryMappedFile.create_rw(tmp_path / "f.bin", 2 * PS) as m:
+
+        class Shrinker:
+            def __init__(self) -> None:
+                self.data = bytearray(PS)
+
+            def __buffer__(self, flags: int) -> memoryview:
+                m.resize(PS)
+                return memoryview(self.data)
+
+        with pytest.raises(OutOfBoundsError):
+            m.update_region(PS, Shrinker())
+        m.resize(2 * PS)
+        with pytest.raises(OutOfBoundsError):
+            m.read_into(PS, Shrinker())
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="__buffer__ needs Python 3.12")
+def test_subclass_buffer_hook_shrinking_the_mapping(tmp_path: Path) -> None:
+    """A Mapping subclass may define __buffer__ and resize before handing
+    over to the native export: as_slice must not return a view past the end."""
+
+    class Sneaky(_core.Mapping):
+        def __buffer__(self, flags: int) -> memoryview:
+            self.resize(PS)
+            return super().__buffer__(flags)
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(bytes(2 * PS))
+    with open(path, "r+b") as f:
+        m = Sneaky(f.fileno(), 2 * PS, 1)
+    try:
+        with pytest.raises(OutOfBoundsError):
+            m.as_slice(PS, PS)
+        assert m._exports == 0
+    finally:
+        m.close()
