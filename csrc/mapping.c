@@ -426,6 +426,13 @@ Mapping_getbuffer(PyObject *self, Py_buffer *view, int flags)
     }
     Py_ssize_t off = slice ? m->slice_off : 0;
     Py_ssize_t len = slice ? m->slice_len : m->size;
+    if (off > m->size || m->size - off < len) {
+        /* The request was checked by the caller, but Python code ran
+         * since (a GC finalizer while the memoryview was allocated, a
+         * subclass's __buffer__) and may have shrunk the mapping. */
+        raise_bounds(m, off, len);
+        return -1;
+    }
     int readonly = slice ? m->slice_readonly : m->access == ACCESS_READ;
     if (!readonly && m->access == ACCESS_READ) {
         raise_mode(m, "a writable view");
