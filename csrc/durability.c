@@ -541,9 +541,17 @@ Mapping_resize(PyObject *self, PyObject *arg)
         return NULL;
     }
     if (new_size <= 0 || new_size > MMAPIO_MAX_SIZE) {
-        return raise_fmt(st->ResizeFailedError,
-                         "cannot resize mapping to %S bytes: the size must be "
-                         "between 1 and %zd", arg, MMAPIO_MAX_SIZE);
+        /* int_text: a size too long to print still gets this error. */
+        PyObject *idx = PyNumber_Index(arg);
+        PyObject *text = idx ? int_text(idx) : NULL;
+        if (text != NULL) {
+            raise_fmt(st->ResizeFailedError,
+                      "cannot resize mapping to %U bytes: the size must be "
+                      "between 1 and %zd", text, MMAPIO_MAX_SIZE);
+        }
+        Py_XDECREF(idx);
+        Py_XDECREF(text);
+        return NULL;
     }
     if (m->exports > 0) {
         return raise_busy(m, "resize");
