@@ -46,11 +46,27 @@ die_of(int sig)
     raise(sig);
 }
 
+/* A SIGBUS sent by a process (kill, pthread_kill, raise, sigqueue) rather
+ * than raised by a memory fault: it says nothing about the copy, so it is
+ * not turned into FileTruncatedError but passed on like any other. */
+static int
+sigbus_was_sent(const siginfo_t *info)
+{
+    if (info == NULL) {
+        return 0;
+    }
+#if defined(__linux__)
+    return info->si_code <= 0; /* SI_USER, SI_QUEUE, SI_TKILL, ... */
+#else
+    return info->si_code == SI_USER || info->si_code == SI_QUEUE;
+#endif
+}
+
 static void
 on_sigbus(int sig, siginfo_t *info, void *ctx)
 {
     sigjmp_buf *jb = copy_jmp;
-    if (jb != NULL) {
+    if (jb != NULL && !sigbus_was_sent(info)) {
         copy_jmp = NULL;
         siglongjmp(*jb, 1);
     }

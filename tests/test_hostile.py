@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import signal
+import subprocess
 import sys
 import threading
 import weakref
@@ -357,3 +359,53 @@ def test_subclass_buffer_hook_shrinking_the_mapping(tmp_path: Path) -> None:
         assert m._exports == 0
     finally:
         m.close()
+
+
+# ---- a SIGBUS that is not a fault -------------------------------------------
+
+_KILLED_MID_COPY = """
+import signal, threading, time
+from mmap_io import AnonymousMmap
+
+m = AnonymousMmap(64 << 20)
+m.read_bytes(0, 64 << 20)
+busy = threading.Event()
+
+def copy_forever():
+    busy.set()
+    while True:
+        m.read_bytes(0, 64 << 20)
+
+t = threading.Thread(target=copy_forever, daemon=True)
+t.start()
+busy.wait()
+time.sleep(0.05)
+signal.pthread_kill(t.ident, signal.SIGBUS)
+time.sleep(1)
+print("survived")
+"""
+
+
+def test_sigbus_sent_by_kill_is_not_a_truncated_file(tmp_path: Path) -> None:
+    """Only a memory fault inside a copy is turned into FileTruncatedError:
+    a SIGBUS sent with kill()/pthread_kill() while a copy runs keeps its
+    meaning (the default action kills the process), instead of being
+    swallowed as a bogus FileTruncatedError."""
+    import mmap_io
+
+    src = str(Path(mmap_io.__file__).parent.parent)
+    env = {**os.environ, "PYTHONPATH": src}
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLED_MID_COPY],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "FileTruncatedError" not in proc.stderr
+    assert "survived" not in proc.stdout
+    if "asan" in os.environ.get("LD_PRELOAD", ""):
+        # under MMAPIO_SANITIZE the handler we pass it on to is ASan's
+        assert "AddressSanitizer" in proc.stderr or proc.returncode == -signal.SIGBUS
+        return
+    assert proc.returncode == -signal.SIGBUS, proc.stderr
