@@ -9,10 +9,12 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import random
 import signal
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +26,7 @@ from mmap_io import (
     AnonymousMmap,
     BusyError,
     FlushPolicy,
+    LockFailedError,
     MappingClosedError,
     MemoryMappedFile,
     MmapAdvice,
@@ -409,3 +412,109 @@ def test_sigbus_sent_by_kill_is_not_a_truncated_file(tmp_path: Path) -> None:
         assert "AddressSanitizer" in proc.stderr or proc.returncode == -signal.SIGBUS
         return
     assert proc.returncode == -signal.SIGBUS, proc.stderr
+
+
+# ---- threads hammering one mapping -------------------------------------------
+
+_ALLOWED = (OutOfBoundsError, BusyError, MappingClosedError, LockFailedError)
+_SIZES = (1, 8, 64, 4096, 64 * 1024, 200 * 1024)
+
+
+def _random_op(m: Any, rng: random.Random) -> None:
+    n = rng.choice(_SIZES)
+    total = m._size_hint
+    off = rng.randrange(0, max(1, total - n)) if rng.random() < 0.9 else total - n // 2
+    op = rng.randrange(17)
+    if op == 0:
+        m.read_bytes(off, n)
+    elif op == 1:
+        m.read_into(off, bytearray(n))
+    elif op == 2:
+        m.update_region(off, bytes([rng.randrange(256)]) * n)
+    elif op == 3:
+        with m.as_slice(off, n) as v:
+            bytes(v[:1])
+    elif op == 4:
+        with m.as_slice_mut(off, n) as v:
+            v[:1] = b"x"
+    elif op == 5:
+        new = rng.choice((256, 512, 1024, 2048)) * 1024
+        m.resize(new)
+        m._size_hint = new
+    elif op == 6:
+        m.flush()
+    elif op == 7:
+        m.flush_range(off, n)
+    elif op == 8:
+        m.start_flush(off, n)
+    elif op == 9:
+        with m.atomic_u64(off - off % 8) as c:
+            c.fetch_add(1)
+    elif op == 10:
+        with m.atomic_u32_slice(off - off % 4, max(1, n // 4)) as arr:
+            arr[-1].fetch_xor(5)
+    elif op == 11:
+        m.touch_pages_range(off, n)
+    elif op == 12:
+        m.touch_pages()
+    elif op == 13:
+        m.advise(off, n, rng.choice([MmapAdvice.RANDOM, MmapAdvice.WILL_NEED]))
+    elif op == 14:
+        m.prefetch_range(off, n)
+    elif op == 15:
+        m.residency(off, n)
+    else:
+        m.lock(off, min(n, 8192))
+        m.unlock(off, min(n, 8192))
+
+
+class _Stressed(MemoryMappedFile):
+    """Remembers a recent length, so workers pick mostly valid offsets."""
+
+    _size_hint: int
+
+
+def test_threads_hammering_one_mapping(tmp_path: Path) -> None:
+    """4 threads run random operations (copies from 1 byte to 200 KiB,
+    views, atomics, resize, flushes, syscalls) on one mapping, and one of
+    them closes it near the end: only API.md's errors may escape, and the
+    process must not crash."""
+    m = _Stressed.create_rw(
+        tmp_path / "s.bin", 1 << 20, flush_policy=FlushPolicy.every_bytes(1 << 18)
+    )
+    m._size_hint = 1 << 20
+    deadline = time.monotonic() + 1.5
+    unexpected: list[BaseException] = []
+    counts = [0] * 4
+
+    def worker(idx: int) -> None:
+        rng = random.Random(idx)
+        closer = idx == 0
+        try:
+            while time.monotonic() < deadline:
+                if closer and time.monotonic() > deadline - 0.4 and not m.closed:
+                    with contextlib.suppress(BusyError):
+                        m.close()
+                    continue
+                try:
+                    _random_op(m, rng)
+                    counts[idx] += 1
+                except _ALLOWED:
+                    pass
+            while closer and not m.closed:
+                with contextlib.suppress(BusyError):
+                    m.close()
+        except BaseException as exc:
+            unexpected.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads), "a worker hangs (deadlock?)"
+    assert not unexpected, unexpected
+    assert m.closed
+    assert min(counts) > 50, counts
+    with pytest.raises(MappingClosedError):
+        m.read_bytes(0, 1)
