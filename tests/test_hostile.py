@@ -518,3 +518,40 @@ def test_threads_hammering_one_mapping(tmp_path: Path) -> None:
     assert min(counts) > 50, counts
     with pytest.raises(MappingClosedError):
         m.read_bytes(0, 1)
+
+
+def test_writers_are_not_starved_by_big_readers(tmp_path: Path) -> None:
+    """Big copies hold map_lock and copy_lock shared with the GIL released;
+    with readers in several threads their holds overlap without end, and a
+    resize(), close() or big update_region() waiting for a lock exclusive
+    must still get it promptly."""
+    m = MemoryMappedFile.create_rw(tmp_path / "r.bin", 32 * MIB)
+    m.touch_pages()
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(MappingClosedError):
+                m.read_bytes(0, 16 * MIB)
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(0.05)
+        worst = 0.0
+        data = b"w" * (16 * MIB)
+        for i in range(6):
+            t0 = time.monotonic()
+            m.resize(32 * MIB + (i % 2) * PS)
+            m.update_region(i * PS, data)
+            worst = max(worst, time.monotonic() - t0)
+        t0 = time.monotonic()
+        m.close()
+        worst = max(worst, time.monotonic() - t0)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        m.close()
+    assert worst < 0.5, f"a writer waited {worst:.2f} s for the mapping's locks"
