@@ -242,21 +242,80 @@ atomic_as_value_slow(PyObject *v, int width, uint64_t *out)
 
 /* ---- view construction ----------------------------------------------- */
 
+/* Views take part in the GC (a mapping can hold its own views, through a
+ * subclass's __dict__ or a callback), so allocating one may run a
+ * collection, and its finalizers may close or shrink the mapping, or
+ * release the slice the request came from.  The view builders therefore
+ * hold the mapping before allocating and check the range again after. */
+static int
+atomic_recheck(Mapping *m, Py_ssize_t off, Py_ssize_t nbytes)
+{
+    if (check_open(m) < 0) {
+        return -1;
+    }
+    if (off > m->size || m->size - off < nbytes) {
+        raise_bounds(m, off, nbytes);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 atomic_new_view(ModState *st, Mapping *m, Py_ssize_t off, int width)
 {
     PyTypeObject *tp = width == 8 ? st->AtomicU64Type : st->AtomicU32Type;
-    AtomicView *a = PyObject_New(AtomicView, tp);
+    Py_INCREF(m);
+    AtomicView *a = PyObject_GC_New(AtomicView, tp);
     if (a == NULL) {
+        Py_DECREF(m);
         return NULL;
     }
-    a->mapping = (Mapping *)Py_NewRef((PyObject *)m);
-    a->addr = m->data + off;
+    a->mapping = NULL;
+    a->addr = NULL;
     a->offset = off;
     a->width = width;
+    a->can_write = 0;
+    if (atomic_recheck(m, off, width) < 0) {
+        Py_DECREF(a);
+        Py_DECREF(m);
+        return NULL;
+    }
+    a->mapping = m; /* takes the reference */
+    a->addr = m->data + off;
     a->can_write = m->access != ACCESS_READ;
     atomic_take_export(m, a->can_write);
+    PyObject_GC_Track(a);
     return (PyObject *)a;
+}
+
+/* An AtomicSlice of `count` items at `off` (see atomic_recheck). */
+static PyObject *
+atomic_new_slice(ModState *st, Mapping *m, Py_ssize_t off, Py_ssize_t count,
+                 int width)
+{
+    Py_INCREF(m);
+    AtomicSlice *s = PyObject_GC_New(AtomicSlice, st->AtomicSliceType);
+    if (s == NULL) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    s->mapping = NULL;
+    s->addr = NULL;
+    s->offset = off;
+    s->count = count;
+    s->width = width;
+    s->writable = 0;
+    if (atomic_recheck(m, off, count * width) < 0) {
+        Py_DECREF(s);
+        Py_DECREF(m);
+        return NULL;
+    }
+    s->mapping = m; /* takes the reference */
+    s->addr = m->data ? m->data + off : NULL;
+    s->writable = m->access != ACCESS_READ;
+    atomic_take_export(m, s->writable);
+    PyObject_GC_Track(s);
+    return (PyObject *)s;
 }
 
 /* offset % width, computed exactly even when `off` saturated. */
@@ -376,18 +435,7 @@ atomic_make_slice(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
         atomic_check_args(st, m, args[0], args[1], width, &off, &count) < 0) {
         return NULL;
     }
-    AtomicSlice *s = PyObject_New(AtomicSlice, st->AtomicSliceType);
-    if (s == NULL) {
-        return NULL;
-    }
-    s->mapping = (Mapping *)Py_NewRef(self);
-    s->addr = m->data ? m->data + off : NULL;
-    s->offset = off;
-    s->count = count;
-    s->width = width;
-    s->writable = m->access != ACCESS_READ;
-    atomic_take_export(m, s->writable);
-    return (PyObject *)s;
+    return atomic_new_slice(st, m, off, count, width);
 }
 
 /* ---- Mapping methods ------------------------------------------------- */
@@ -769,9 +817,25 @@ static void
 Atomic_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
     atomic_release((AtomicView *)self);
-    PyObject_Free(self);
+    PyObject_GC_Del(self);
     Py_DECREF(tp);
+}
+
+static int
+Atomic_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(((AtomicView *)self)->mapping);
+    return 0;
+}
+
+static int
+Atomic_clear(PyObject *self)
+{
+    atomic_release((AtomicView *)self);
+    return 0;
 }
 
 #define ATOMIC_METHODS                                                       \
@@ -826,6 +890,8 @@ PyDoc_STRVAR(AtomicU32_doc,
 static PyType_Slot AtomicU64_slots[] = {
     {Py_tp_doc, (void *)AtomicU64_doc},
     {Py_tp_dealloc, Atomic_dealloc},
+    {Py_tp_traverse, Atomic_traverse},
+    {Py_tp_clear, Atomic_clear},
     {Py_tp_repr, Atomic_repr},
     {Py_tp_methods, AtomicU64_methods},
     {Py_tp_getset, Atomic_getset},
@@ -837,6 +903,8 @@ static PyType_Slot AtomicU64_slots[] = {
 static PyType_Slot AtomicU32_slots[] = {
     {Py_tp_doc, (void *)AtomicU32_doc},
     {Py_tp_dealloc, Atomic_dealloc},
+    {Py_tp_traverse, Atomic_traverse},
+    {Py_tp_clear, Atomic_clear},
     {Py_tp_repr, Atomic_repr},
     {Py_tp_methods, AtomicU32_methods},
     {Py_tp_getset, Atomic_getset},
@@ -848,14 +916,16 @@ static PyType_Slot AtomicU32_slots[] = {
 static PyType_Spec AtomicU64_spec = {
     .name = "mmap_io.AtomicU64",
     .basicsize = sizeof(AtomicView),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION |
+             Py_TPFLAGS_HAVE_GC,
     .slots = AtomicU64_slots,
 };
 
 static PyType_Spec AtomicU32_spec = {
     .name = "mmap_io.AtomicU32",
     .basicsize = sizeof(AtomicView),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION |
+             Py_TPFLAGS_HAVE_GC,
     .slots = AtomicU32_slots,
 };
 
@@ -967,18 +1037,12 @@ Slice_subscript(PyObject *self, PyObject *key)
                          "AtomicSlice slicing needs step 1, not %zd", step);
             return NULL;
         }
-        AtomicSlice *sub = PyObject_New(AtomicSlice, Py_TYPE(self));
-        if (sub == NULL) {
+        ModState *st = state_of(self);
+        if (st == NULL) {
             return NULL;
         }
-        sub->mapping = (Mapping *)Py_NewRef((PyObject *)s->mapping);
-        sub->addr = s->addr ? s->addr + start * s->width : NULL;
-        sub->offset = s->offset + start * s->width;
-        sub->count = n;
-        sub->width = s->width;
-        sub->writable = s->writable;
-        atomic_take_export(s->mapping, s->writable);
-        return (PyObject *)sub;
+        return atomic_new_slice(st, s->mapping, s->offset + start * s->width,
+                                n, s->width);
     }
     PyErr_Format(PyExc_TypeError,
                  "AtomicSlice indices must be integers or slices, not %.100s",
@@ -1066,8 +1130,9 @@ static void
 Slice_dealloc(PyObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
     atomic_slice_release((AtomicSlice *)self);
-    PyObject_Free(self);
+    PyObject_GC_Del(self);
     Py_DECREF(tp);
 }
 
@@ -1184,6 +1249,21 @@ Slice_count(PyObject *self, PyObject *value)
     return found < 0 ? NULL : PyLong_FromLong(found);
 }
 
+static int
+Slice_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(((AtomicSlice *)self)->mapping);
+    return 0;
+}
+
+static int
+Slice_clear(PyObject *self)
+{
+    atomic_slice_release((AtomicSlice *)self);
+    return 0;
+}
+
 static PyMethodDef Slice_methods[] = {
     {"index", (PyCFunction)(void (*)(void))Slice_index, METH_FASTCALL,
      Slice_index_doc},
@@ -1226,6 +1306,8 @@ PyDoc_STRVAR(AtomicSlice_doc,
 static PyType_Slot AtomicSlice_slots[] = {
     {Py_tp_doc, (void *)AtomicSlice_doc},
     {Py_tp_dealloc, Slice_dealloc},
+    {Py_tp_traverse, Slice_traverse},
+    {Py_tp_clear, Slice_clear},
     {Py_tp_repr, Slice_repr},
     {Py_tp_methods, Slice_methods},
     {Py_tp_getset, Slice_getset},
@@ -1241,7 +1323,7 @@ static PyType_Spec AtomicSlice_spec = {
     .name = "mmap_io.AtomicSlice",
     .basicsize = sizeof(AtomicSlice),
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION |
-             Py_TPFLAGS_SEQUENCE,
+             Py_TPFLAGS_SEQUENCE | Py_TPFLAGS_HAVE_GC,
     .slots = AtomicSlice_slots,
 };
 

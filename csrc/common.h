@@ -87,6 +87,7 @@ typedef struct {
      * See copy.c. */
     pthread_rwlock_t map_lock;
     pthread_rwlock_t copy_lock;
+    pthread_mutex_t copy_gate; /* makes copy_lock fair (copy.c) */
     int locks_ready;
     int big_ops;           /* GIL-less copies in flight (changed under GIL) */
     /* Flush-policy accounting (see durability.c). */

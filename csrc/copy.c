@@ -11,8 +11,9 @@
  * copy of the same mapping is in flight (`big_ops == 0`, read under the
  * GIL); otherwise, and for copies >= MMAPIO_BIG_COPY, the copy releases
  * the GIL and takes map_lock shared and copy_lock (readers shared, writers
- * exclusive).  data/size only change under map_lock held exclusive *and*
- * the GIL, so a GIL-less copy re-checks its bounds after locking.
+ * exclusive; copy_gate keeps the two fair).  data/size only change under
+ * map_lock held exclusive *and* the GIL, so a GIL-less copy re-checks its
+ * bounds after locking.
  */
 #include "common.h"
 
@@ -46,11 +47,27 @@ die_of(int sig)
     raise(sig);
 }
 
+/* A SIGBUS sent by a process (kill, pthread_kill, raise, sigqueue) rather
+ * than raised by a memory fault: it says nothing about the copy, so it is
+ * not turned into FileTruncatedError but passed on like any other. */
+static int
+sigbus_was_sent(const siginfo_t *info)
+{
+    if (info == NULL) {
+        return 0;
+    }
+#if defined(__linux__)
+    return info->si_code <= 0; /* SI_USER, SI_QUEUE, SI_TKILL, ... */
+#else
+    return info->si_code == SI_USER || info->si_code == SI_QUEUE;
+#endif
+}
+
 static void
 on_sigbus(int sig, siginfo_t *info, void *ctx)
 {
     sigjmp_buf *jb = copy_jmp;
-    if (jb != NULL) {
+    if (jb != NULL && !sigbus_was_sent(info)) {
         copy_jmp = NULL;
         siglongjmp(*jb, 1);
     }
@@ -178,12 +195,20 @@ copy_locked(Mapping *m, enum copy_dir dir, Py_ssize_t off, char *buf,
 {
     int rc;
     pthread_rwlock_rdlock(&m->map_lock);
+    /* copy_gate makes copy_lock fair.  Everyone passes the gate first and
+     * a writer keeps it until it has the lock: readers arriving meanwhile
+     * wait behind it instead of overtaking it forever (glibc's default
+     * rwlock let a steady stream of big reads starve update_region for
+     * seconds), and they queue with writers at the gate instead of behind
+     * every writer (writer preference starved readers the same way). */
+    pthread_mutex_lock(&m->copy_gate);
     if (dir == COPY_IN) {
         pthread_rwlock_wrlock(&m->copy_lock);
     }
     else {
         pthread_rwlock_rdlock(&m->copy_lock);
     }
+    pthread_mutex_unlock(&m->copy_gate);
     if (m->closed) {
         rc = -3;
     }

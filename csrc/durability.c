@@ -186,8 +186,9 @@ flush_all(Mapping *m)
 }
 
 /* The flush close() and garbage collection do when the policy is not
- * NEVER.  The caller holds the GIL and map_lock exclusive.  Returns 0, or
- * an errno with *step naming what failed. */
+ * NEVER.  The caller holds the GIL and map_lock exclusive; the GIL is
+ * released while msync runs, so the caller re-checks `exports` after.
+ * Returns 0, or an errno with *step naming what failed. */
 static int
 flush_for_close(Mapping *m, const char **step)
 {
@@ -201,8 +202,16 @@ flush_for_close(Mapping *m, const char **step)
     Py_BEGIN_ALLOW_THREADS
     sync_job_locked(m, &j);
     Py_END_ALLOW_THREADS
+    if (j.err != 0 && !j.dir_failed && m->sync_dir == NULL) {
+        /* close() may still back out (a view was exported meanwhile):
+         * keep the directory owed, like flush_all() does. */
+        m->sync_dir = dir;
+        dir = NULL;
+    }
     Py_XDECREF(dir);
-    m->sync_meta = 0;
+    if (j.err == 0) {
+        m->sync_meta = 0;
+    }
     *step = j.step;
     return j.err;
 }
@@ -467,6 +476,19 @@ Mapping_sync_on_flush(PyObject *self, PyObject *args)
     {"_sync_on_flush", Mapping_sync_on_flush, METH_VARARGS,                   \
      Mapping_sync_on_flush_doc},
 
+/* Map the file afresh at `new_size` and drop the old mapping; MAP_FAILED
+ * (errno set) leaves the old one in place. */
+static void *
+remap_fresh(Mapping *m, Py_ssize_t new_size)
+{
+    void *p = mmap(NULL, (size_t)new_size, PROT_READ | PROT_WRITE,
+                   MAP_SHARED, m->fd, 0);
+    if (p != MAP_FAILED) {
+        munmap(m->data, (size_t)m->map_size);
+    }
+    return p;
+}
+
 /* Change the mapping's size; map_lock is held exclusive and the GIL held.
  * Returns 0 or an errno, with the mapping intact on failure. */
 static int
@@ -479,17 +501,16 @@ remap_locked(Mapping *m, Py_ssize_t new_size)
 #ifdef MREMAP_MAYMOVE
     void *p = mremap(m->data, (size_t)m->map_size, (size_t)new_size,
                      MREMAP_MAYMOVE);
-    if (p == MAP_FAILED) {
-        int err = errno;
-        if (new_size > old) {
-            (void)ftruncate(m->fd, old);
-        }
-        return err;
+    if (p == MAP_FAILED && errno == EFAULT) {
+        /* advise() or lock() on part of the mapping split it into several
+         * kernel VMAs, and mremap cannot grow those: map anew (the advice
+         * and locks of the old mapping go with it). */
+        p = remap_fresh(m, new_size);
     }
 #else
     /* No mremap: map the new size first so failure leaves the old one. */
-    void *p = mmap(NULL, (size_t)new_size, PROT_READ | PROT_WRITE,
-                   MAP_SHARED, m->fd, 0);
+    void *p = remap_fresh(m, new_size);
+#endif
     if (p == MAP_FAILED) {
         int err = errno;
         if (new_size > old) {
@@ -497,8 +518,6 @@ remap_locked(Mapping *m, Py_ssize_t new_size)
         }
         return err;
     }
-    munmap(m->data, (size_t)m->map_size);
-#endif
     m->data = p;
     m->size = new_size;
     m->map_size = new_size;
@@ -513,7 +532,8 @@ PyDoc_STRVAR(Mapping_resize_doc,
 "Grow or shrink the file and the mapping (read-write file mappings only).\n"
 "The next flush() also fsyncs the file, so the new size is durable.\n"
 "Raises BusyError while exported views are alive, ResizeFailedError for\n"
-"a size of 0 or above 128 TiB.\n\n"
+"a size of 0 or above 128 TiB.  The mapping may move, and advice or\n"
+"locks set on it (advise(), lock()) need not survive.\n\n"
 "    >>> m.resize(8192); len(m)\n    8192");
 
 static PyObject *
@@ -532,13 +552,16 @@ Mapping_resize(PyObject *self, PyObject *arg)
         return NULL;
     }
     if (new_size <= 0 || new_size > MMAPIO_MAX_SIZE) {
-        PyObject *text = int_text(arg);
+        /* int_text: a size too long to print still gets this error. */
+        PyObject *idx = PyNumber_Index(arg);
+        PyObject *text = idx ? int_text(idx) : NULL;
         PyObject *w = text ? where(m) : NULL;
         if (w != NULL) {
             raise_fmt(st->ResizeFailedError,
                       "cannot resize mapping%U to %U bytes: the size must be "
                       "between 1 and %zd", w, text, MMAPIO_MAX_SIZE);
         }
+        Py_XDECREF(idx);
         Py_XDECREF(text);
         Py_XDECREF(w);
         return NULL;

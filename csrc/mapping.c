@@ -64,22 +64,49 @@ Mapping_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     m->fd = -1;
     m->closed = 1;
     m->path = Py_NewRef(Py_None);
-    if (pthread_rwlock_init(&m->map_lock, NULL) != 0) {
-        Py_DECREF(m);
-        PyErr_SetString(PyExc_MemoryError, "cannot create the mapping lock");
-        return NULL;
+    /* map_lock prefers writers: its readers (GIL-less copies, flushes,
+     * syscalls) of several threads overlap without end, and glibc's
+     * default, which lets a new reader in while a writer waits, kept
+     * close()/resize() waiting for seconds.  Nothing takes it shared twice
+     * in one thread, so the non-recursive kind is safe.  copy_lock keeps
+     * the default and is made fair by copy_gate instead (see copy.c). */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_t *attrp = NULL;
+    if (pthread_rwlockattr_init(&attr) == 0) {
+        attrp = &attr;
+#if defined(__GLIBC__) && defined(__USE_GNU) /* the kinds are an enum */
+        (void)pthread_rwlockattr_setkind_np(
+            &attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+#endif
     }
-    if (pthread_rwlock_init(&m->copy_lock, NULL) != 0) {
-        pthread_rwlock_destroy(&m->map_lock);
-        Py_DECREF(m);
-        PyErr_SetString(PyExc_MemoryError, "cannot create the mapping lock");
-        return NULL;
+    int made = 0;
+    if (pthread_rwlock_init(&m->map_lock, attrp) == 0) {
+        made = 1;
+        if (pthread_rwlock_init(&m->copy_lock, NULL) == 0) {
+            made = 2;
+            if (pthread_mutex_init(&m->copy_gate, NULL) == 0) {
+                made = 3;
+                if (pthread_mutex_init(&m->flush_lock, NULL) == 0) {
+                    made = 4;
+                }
+            }
+        }
     }
-    if (pthread_mutex_init(&m->flush_lock, NULL) != 0) {
-        pthread_rwlock_destroy(&m->map_lock);
-        pthread_rwlock_destroy(&m->copy_lock);
+    if (attrp != NULL) {
+        pthread_rwlockattr_destroy(&attr);
+    }
+    if (made < 4) {
+        if (made >= 3) {
+            pthread_mutex_destroy(&m->copy_gate);
+        }
+        if (made >= 2) {
+            pthread_rwlock_destroy(&m->copy_lock);
+        }
+        if (made >= 1) {
+            pthread_rwlock_destroy(&m->map_lock);
+        }
         Py_DECREF(m);
-        PyErr_SetString(PyExc_MemoryError, "cannot create the flush lock");
+        PyErr_SetString(PyExc_MemoryError, "cannot create the mapping locks");
         return NULL;
     }
     m->locks_ready = 1;
@@ -342,6 +369,14 @@ Mapping_close(PyObject *self, PyObject *Py_UNUSED(ignored))
     }
     const char *step = NULL;
     int err = flush_for_close(m, &step);
+    if (m->exports > 0) {
+        /* The flush ran without the GIL, and another thread exported a
+         * view (as_slice, memoryview, an atomic view) meanwhile: unmapping
+         * now would leave it pointing at nothing.  Stay open; the flush,
+         * failed or not, is owed again by the next close(). */
+        pthread_rwlock_unlock(&m->map_lock);
+        return raise_busy(m, "close");
+    }
     release_mapping(m);
     pthread_rwlock_unlock(&m->map_lock);
     m->pending_bytes = 0;
@@ -401,6 +436,7 @@ Mapping_dealloc(PyObject *self)
     if (m->locks_ready) {
         pthread_rwlock_destroy(&m->map_lock);
         pthread_rwlock_destroy(&m->copy_lock);
+        pthread_mutex_destroy(&m->copy_gate);
         pthread_mutex_destroy(&m->flush_lock);
     }
     (void)Mapping_clear(self);
@@ -421,6 +457,13 @@ Mapping_getbuffer(PyObject *self, Py_buffer *view, int flags)
     }
     Py_ssize_t off = slice ? m->slice_off : 0;
     Py_ssize_t len = slice ? m->slice_len : m->size;
+    if (off > m->size || m->size - off < len) {
+        /* The request was checked by the caller, but Python code ran
+         * since (a GC finalizer while the memoryview was allocated, a
+         * subclass's __buffer__) and may have shrunk the mapping. */
+        raise_bounds(m, off, len);
+        return -1;
+    }
     int readonly = slice ? m->slice_readonly : m->access == ACCESS_READ;
     if (!readonly && m->access == ACCESS_READ) {
         raise_mode(m, "a writable view");

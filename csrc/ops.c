@@ -161,7 +161,10 @@ Mapping_update_region(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     len = buf.len;
     int rc = -1;
-    if (off < 0 || off > m->size || m->size - off < len) {
+    if (m->closed) { /* the export (a __buffer__ method) may have closed it */
+        raise_closed(m);
+    }
+    else if (off < 0 || off > m->size || m->size - off < len) {
         PyObject *leno = PyLong_FromSsize_t(len);
         ModState *st = state_of(self);
         if (leno != NULL && st != NULL) {

@@ -19,6 +19,7 @@ from mmap_io import (
     InvalidModeError,
     MappingClosedError,
     MemoryMappedFile,
+    MmapAdvice,
     MmapMode,
     OutOfBoundsError,
     ResizeFailedError,
@@ -403,6 +404,32 @@ def test_resize_grow_shrink(rw: MemoryMappedFile, data_file: Path) -> None:
     rw.resize(PS + 1)
     rw.flush()
     assert data_file.read_bytes() == data[:1] + bytes(PS)
+
+
+@pytest.mark.parametrize("hint", ["advise", "lock"])
+def test_resize_grows_after_hints_on_part_of_the_mapping(
+    rw: MemoryMappedFile, data_file: Path, hint: str
+) -> None:
+    # advise()/lock() on part of the mapping split it in the kernel (mremap
+    # cannot grow such a mapping in place): growing must still work
+    data = data_file.read_bytes()
+    n = len(data)
+    if hint == "advise":
+        rw.advise(PS, PS, MmapAdvice.RANDOM)
+    else:
+        rw.lock(PS, PS)
+    rw.resize(4 * n)
+    assert len(rw) == 4 * n
+    assert rw.read_bytes(0, n) == data
+    rw.update_region(3 * n, b"grown")
+    rw.resize(2 * n)
+    rw.advise(0, PS, MmapAdvice.SEQUENTIAL)
+    rw.resize(3 * n)
+    rw.update_region(2 * n, b"again")
+    rw.flush()
+    on_disk = data_file.read_bytes()
+    assert on_disk[:n] == data and on_disk[2 * n : 2 * n + 5] == b"again"
+    assert len(on_disk) == 3 * n
 
 
 @pytest.mark.parametrize("size", [0, -1, -(2**64), (1 << 47) + 1, 2**63, 2**64, 2**70])
