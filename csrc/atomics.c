@@ -854,7 +854,7 @@ Atomic_clear(PyObject *self)
     {"__enter__", Atomic_enter, METH_NOARGS,                                 \
      "__enter__($self, /)\n--\n\nReturn the view itself."},                  \
     {"__exit__", (PyCFunction)(void (*)(void))Atomic_exit, METH_FASTCALL,    \
-     "__exit__($self, *exc_info, /)\n--\n\nRelease the view."},              \
+     "__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n--\n\nRelease the view."},              \
     {NULL, NULL, 0, NULL},
 
 static PyMethodDef AtomicU64_methods[] = {ATOMIC_METHODS};
@@ -1272,7 +1272,7 @@ static PyMethodDef Slice_methods[] = {
     {"__enter__", Slice_enter, METH_NOARGS,
      "__enter__($self, /)\n--\n\nReturn the slice itself."},
     {"__exit__", (PyCFunction)(void (*)(void))Slice_exit, METH_FASTCALL,
-     "__exit__($self, *exc_info, /)\n--\n\nRelease the slice."},
+     "__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n--\n\nRelease the slice."},
     {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS,
      "See PEP 585."},
     {NULL, NULL, 0, NULL},
