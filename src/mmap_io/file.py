@@ -17,7 +17,6 @@ from ._base import MappingBase
 from .enums import MmapMode, TouchHint
 from .errors import (
     MappingClosedError,
-    MmapIoError,
     ResizeFailedError,
     WatchFailedError,
     for_path,
@@ -206,6 +205,37 @@ class MemoryMappedFile(MappingBase):
             os.close(fd)
 
     @classmethod
+    def _create(
+        cls,
+        p: str,
+        size: int,
+        options: tuple[FlushPolicy, TouchHint, bool],
+        truncate: bool,
+        context: str,
+    ) -> Self:
+        """Open ``p`` read-write, creating it; give it ``size`` bytes when it is
+        new, truncated or empty; map it. A file this call created is removed
+        again if anything fails."""
+        existed = os.path.lexists(p)
+        fd = _open(p, os.O_RDWR | os.O_CREAT | (os.O_TRUNC if truncate else 0), context)
+        try:
+            try:
+                st = os.fstat(fd)
+                sized = st.st_size == 0 and not stat.S_ISDIR(st.st_mode)
+                if sized:
+                    os.ftruncate(fd, size)
+            except OSError as exc:
+                raise from_oserror(exc, p, "cannot size") from None
+            m = cls._from_fd(fd, MmapMode.READ_WRITE, p, *options)
+            return m._created(p, not existed) if sized else m
+        except BaseException:
+            if not existed:
+                _unlink_quietly(p)
+            raise
+        finally:
+            os.close(fd)
+
+    @classmethod
     def create_rw(
         cls,
         path: PathLike,
@@ -227,21 +257,7 @@ class MemoryMappedFile(MappingBase):
         p = _fspath(path)
         size = check_size(size, "size", p)
         options = _check_options(flush_policy, touch_hint, huge_pages, p)
-        existed = os.path.lexists(p)
-        fd = _open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC, "cannot create")
-        try:
-            try:
-                os.ftruncate(fd, size)
-            except OSError as exc:
-                raise from_oserror(exc, p, "cannot size") from None
-            m = cls._from_fd(fd, MmapMode.READ_WRITE, p, *options)
-            return m._created(p, not existed)
-        except BaseException:
-            if not existed:
-                _unlink_quietly(p)
-            raise
-        finally:
-            os.close(fd)
+        return cls._create(p, size, options, truncate=True, context="cannot create")
 
     @classmethod
     def open_ro(
@@ -335,26 +351,7 @@ class MemoryMappedFile(MappingBase):
         p = _fspath(path)
         size = check_size(default_size, "default_size", p)
         options = _check_options(flush_policy, touch_hint, huge_pages, p)
-        existed = os.path.lexists(p)
-        fd = _open(p, os.O_RDWR | os.O_CREAT, "cannot open or create")
-        try:
-            sized = os.fstat(fd).st_size == 0 and not stat.S_ISDIR(os.fstat(fd).st_mode)
-            if sized:
-                os.ftruncate(fd, size)
-            m = cls._from_fd(fd, MmapMode.READ_WRITE, p, *options)
-            return m._created(p, not existed) if sized else m
-        except OSError as exc:
-            if not existed:
-                _unlink_quietly(p)
-            if isinstance(exc, MmapIoError):
-                raise
-            raise from_oserror(exc, p, "cannot size") from None
-        except BaseException:
-            if not existed:
-                _unlink_quietly(p)
-            raise
-        finally:
-            os.close(fd)
+        return cls._create(p, size, options, truncate=False, context="cannot open or create")
 
     @classmethod
     def from_file(
