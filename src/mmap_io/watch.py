@@ -178,8 +178,8 @@ class WatchHandle:
 
     def _classify(self, notified: bool, deleted: bool) -> ChangeEvent | None:
         try:
-            now = _Snapshot.of(os.fstat(self._fd))
-            nlink = os.fstat(self._fd).st_nlink
+            st = os.fstat(self._fd)
+            now, nlink = _Snapshot.of(st), st.st_nlink
         except OSError:
             return None
         try:
