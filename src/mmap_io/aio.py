@@ -67,10 +67,6 @@ def _write_then_flush(m: MemoryMappedFile, offset: int, data: Buffer) -> None:
     m.flush()
 
 
-async def _update_and_flush(m: MemoryMappedFile, offset: int, data: Buffer) -> None:
-    await run_sync(_write_then_flush, m, offset, data)
-
-
 async def create_mmap_async(path: PathLike, size: int) -> MemoryMappedFile:
     """:func:`create_mmap` in a worker thread.
 

@@ -439,9 +439,9 @@ class MemoryMappedFile(MappingBase):
 
         >>> await m.update_region_async(0, b"hello")
         """
-        from .aio import _update_and_flush
+        from .aio import _write_then_flush, run_sync
 
-        await _update_and_flush(self, offset, data)
+        await run_sync(_write_then_flush, self, offset, data)
 
     async def flush_async(self) -> None:
         """:meth:`flush` in a worker thread, off the event loop.
