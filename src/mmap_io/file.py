@@ -25,7 +25,7 @@ from .errors import (
     value_text,
 )
 from .flush import FlushPolicy, check_policy
-from .watch import ChangeEvent, WatchHandle, stop_all
+from .watch import ChangeEvent, WatchHandle, needs_watch_extra, stop_all
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer, Self
@@ -490,6 +490,7 @@ class MemoryMappedFile(MappingBase):
                 if watches:
                     stop_all(watches)
 
+    @needs_watch_extra
     def watch(
         self, callback: Callable[[ChangeEvent], object], *, poll_ms: int = 100
     ) -> WatchHandle:
