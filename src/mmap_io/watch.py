@@ -105,7 +105,7 @@ def _load_notify() -> Any:
     return notify_cls
 
 
-class needs_watch_extra(Generic[_S, _P, _R]):  # noqa: N801 (used as a decorator)
+class needs_watch_extra(Generic[_S, _P, _R]):
     """A method that exists only with the ``watch`` extra installed.
 
     Without it ``hasattr(m, name)`` is False and the ``AttributeError``
