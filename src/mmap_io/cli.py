@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import binascii
 import contextlib
-import ctypes
+import functools
 import importlib
 import json
 import math
@@ -79,14 +79,17 @@ class Output:
     def __init__(self, plain: bool, stream: TextIO | None = None) -> None:
         self.plain = plain
         self.stream = stream if stream is not None else sys.stdout
-        self._console: Any = None
-        if not plain:
-            try:
-                console_mod = importlib.import_module("rich.console")
-            except ImportError:
-                pass
-            else:
-                self._console = console_mod.Console(file=self.stream, highlight=False)
+
+    @functools.cached_property
+    def _console(self) -> Any:
+        """A rich console, made on first use: ``dump`` never pays for rich."""
+        if self.plain:
+            return None
+        try:
+            console_mod = importlib.import_module("rich.console")
+        except ImportError:
+            return None
+        return console_mod.Console(file=self.stream, highlight=False)
 
     @property
     def rich(self) -> bool:
@@ -213,14 +216,19 @@ def _fmt_bytes(n: int) -> str:
 # -- argument types -------------------------------------------------------------
 
 
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut short when it is long."""
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
 def _int_arg(text: str) -> int:
     """An argparse type: a non-negative int, decimal or 0x/0o/0b prefixed."""
     try:
         value = int(text, 0)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not an integer: {_shown(text)}") from None
     if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+        raise argparse.ArgumentTypeError(f"must not be negative: {_shown(text)}")
     return value
 
 
@@ -243,9 +251,9 @@ def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a number: {_shown(text)}") from None
     if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0: {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0: {_shown(text)}")
     return value
 
 
@@ -486,13 +494,6 @@ def cmd_warm(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
-class _CacheStat(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_uint64)
-        for name in ("cache", "dirty", "writeback", "evicted", "recently_evicted")
-    ]
-
-
 # cachestat(2), Linux 6.5+: the same number on every architecture but alpha.
 _SYS_CACHESTAT = 451
 
@@ -502,12 +503,20 @@ def _dirty_pages(fd: int) -> int | None:
     or None where the kernel cannot tell."""
     if not sys.platform.startswith("linux") or platform.machine().startswith("alpha"):
         return None
+    import ctypes  # here: only evict needs it
+
+    class CacheStat(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_uint64)
+            for name in ("cache", "dirty", "writeback", "evicted", "recently_evicted")
+        ]
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
     except OSError:
         return None
     whole_file = (ctypes.c_uint64 * 2)(0, 0)  # struct cachestat_range {off, len = to end}
-    st = _CacheStat()
+    st = CacheStat()
     if libc.syscall(_SYS_CACHESTAT, fd, ctypes.byref(whole_file), ctypes.byref(st), 0) != 0:
         return None  # ENOSYS on older kernels
     return int(st.dirty + st.writeback)
@@ -533,24 +542,28 @@ def cmd_evict(args: argparse.Namespace, out: Output) -> int:
     finally:
         os.close(fd)
     out.line(msg)
-    if dirty:
-        _note(
-            "evict",
-            f"{dirty} pages were dirty (written, not yet synced) and stay cached: "
-            "flush the mapping that wrote them or run sync, then evict again",
-        )
-    elif left and dirty is None:
-        _note(
-            "evict",
-            f"{left} pages stay cached: they are dirty (written, not yet synced) "
-            "or mapped by a process; flush or run sync, then evict again",
-        )
+    note = _evict_note(dirty, left)
+    if note:
+        _error("evict", f"note: {note}")
     return 0
 
 
-def _note(command: str, text: str) -> None:
-    with contextlib.suppress(OSError, ValueError):
-        print(f"{PROG} {command}: note: {text}", file=sys.stderr)
+def _evict_note(dirty: int | None, left: int) -> str | None:
+    """Why pages stayed cached: dirty pages (counted before the eviction,
+    which starts their writeback) or, with none dirty, mappings."""
+    if dirty:
+        return (
+            f"{dirty} pages were dirty (written, not yet synced) and stay cached: "
+            "flush the mapping that wrote them or run sync, then evict again"
+        )
+    if not left:
+        return None
+    if dirty is None:  # the kernel cannot count dirty pages
+        return (
+            f"{left} pages stay cached: they are dirty (written, not yet synced) "
+            "or mapped by a process; flush or run sync, then evict again"
+        )
+    return f"{left} pages stay cached: a process has them mapped or locked"
 
 
 # -- watch ----------------------------------------------------------------------
