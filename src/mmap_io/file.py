@@ -495,7 +495,9 @@ class MemoryMappedFile(MappingBase):
         self, callback: Callable[[ChangeEvent], object], *, poll_ms: int = 100
     ) -> WatchHandle:
         """Call ``callback(ChangeEvent)`` on a background thread for each change
-        to the backing file, by anyone. Needs the ``watch`` extra.
+        to the backing file, by anyone. Needs the ``watch`` extra: without
+        it the method is absent (``hasattr(m, "watch")`` is False and the
+        ``AttributeError`` says what to install).
 
         Returns once the OS watch is registered. Writes made through shared
         mappings raise no OS notification; they are found by an ``fstat``
