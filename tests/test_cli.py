@@ -60,7 +60,9 @@ def run_cli(
     """``python -m mmap_io ARGS`` (or ``python -c CODE ARGS``) with this checkout's package."""
     cmd = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "mmap_io", *args]
     kwargs.setdefault("env", cli_env())
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=60, **kwargs)
+    kwargs.setdefault("stdout", subprocess.PIPE)
+    kwargs.setdefault("stderr", subprocess.PIPE)
+    return subprocess.run(cmd, text=True, cwd=cwd, timeout=60, **kwargs)
 
 
 def one_stderr_line(r: subprocess.CompletedProcess[str], command: str) -> str:
@@ -601,6 +603,30 @@ def test_dump_into_closed_pipe(make_file: MakeFile) -> None:
     assert documented(err.strip())
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+@pytest.mark.parametrize(
+    "argv", [["info"], ["--plain", "info"], ["dump"], ["warm"], ["watch", "--seconds", "0.1"]]
+)
+def test_full_disk_on_stdout_is_one_line(argv: list[str], sample: Path) -> None:
+    with open("/dev/full", "w") as full:
+        r = run_cli(*argv, str(sample), stdout=full)
+    cmd = argv[1] if argv[0] == "--plain" else argv[0]
+    assert one_line_error(r, cmd) == f"mmapio {cmd}: error: [Errno 28] No space left on device"
+    assert r.returncode == 1
+
+
+def _close_stdout() -> None:
+    os.close(1)
+
+
+@pytest.mark.parametrize("cmd", ["info", "dump", "demo"])
+def test_closed_stdout_is_one_line(cmd: str, sample: Path) -> None:
+    args = [] if cmd == "demo" else [str(sample)]
+    r = run_cli(cmd, *args, stdout=None, preexec_fn=_close_stdout)
+    assert one_line_error(r, cmd) == f"mmapio {cmd}: error: standard output is closed"
+    assert r.returncode == 1
+
+
 # -- warm / evict -------------------------------------------------------------------
 
 
@@ -1030,7 +1056,10 @@ def test_the_error_table_is_what_the_command_prints(doc_dir: Path) -> None:
         run_cli("dump", "--offset", "12290", "--length", "100", "data.bin", cwd=doc_dir),
         run_cli("dump", "--offset", "-1", "data.bin", cwd=doc_dir),
         run_cli("watch", "data.bin", cwd=doc_dir, code=NO_WATCHFILES),
+        run_cli("info", "data.bin", cwd=doc_dir, stdout=None, preexec_fn=_close_stdout),
     ]
+    with open("/dev/full", "w") as full:
+        runs.append(run_cli("dump", "data.bin", cwd=doc_dir, stdout=full))
     sock.close()
     printed = {r.stderr.splitlines()[-1]: r.returncode for r in runs}
     # The broken pipe and Ctrl-C rows are checked by their own tests above.

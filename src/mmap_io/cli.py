@@ -932,6 +932,16 @@ def _silence_stdout() -> None:
         os.close(devnull)
 
 
+def _drop_unwritable_output() -> None:
+    """After an error, make sure output that cannot be written (a full disk)
+    is not retried, and reported again, when the interpreter exits."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (OSError, ValueError):
+        _silence_stdout()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``mmapio`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     parser = build_parser()
@@ -944,7 +954,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     command = args.command
     try:
-        return int(args.func(args, Output(plain=args.plain)))
+        if sys.stdout is None:
+            raise InputError("standard output is closed")
+        status = int(args.func(args, Output(plain=args.plain)))
+        sys.stdout.flush()  # a full disk is reported here, not at exit
+        return status
     except UsageError as exc:
         _error(command, f"error: {exc}")
         return 2
@@ -953,6 +967,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(command, "error: output closed before the end (broken pipe)")
         return 1
     except (MmapIoError, OSError, InputError) as exc:
+        _drop_unwritable_output()
         _error(command, f"error: {exc}")
         return 1
     except KeyboardInterrupt:
