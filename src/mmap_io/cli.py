@@ -481,8 +481,11 @@ def cmd_warm(args: argparse.Namespace, out: Output) -> int:
             return 0
         t0 = time.perf_counter()
         with out.progress(f"warm {path}", size) as advance:
+            m.prefetch_range(0, min(_PROGRESS_STEP, size))
             for offset, length in _steps(size):
-                m.prefetch_range(offset, length)
+                # The next step is read ahead while this one is faulted in.
+                end = offset + length
+                m.prefetch_range(end, min(_PROGRESS_STEP, size - end))
                 m.touch_pages_range(offset, length)
                 advance(length)
         elapsed = time.perf_counter() - t0
