@@ -9,6 +9,15 @@ from typing_extensions import Buffer, Self, disjoint_base
 
 MAX_SIZE: Final[int]
 BIG_COPY: Final[int]
+ACCESS_READ: Final[int]
+ACCESS_WRITE: Final[int]
+ACCESS_COPY: Final[int]
+POLICY_NEVER: Final[int]
+POLICY_ALWAYS: Final[int]
+POLICY_BYTES: Final[int]
+POLICY_WRITES: Final[int]
+POLICY_MILLIS: Final[int]
+_ADVICE_NAMES: Final[tuple[str, ...]]
 
 class MmapIoError(Exception): ...
 
