@@ -30,7 +30,7 @@ from mmap_io import (
     _core,
     page_size,
 )
-from mmap_io.hints import smaps_entries
+from mmap_io.residency import smaps_entries
 
 PS = page_size()
 OPENERS = {
