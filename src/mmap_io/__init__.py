@@ -8,26 +8,14 @@
 b'hello'
 """
 
+# ruff: noqa: F405 (__all__ names the exception classes the star import brings)
+
 from ._core import AtomicSlice, AtomicU32, AtomicU64, page_size
 from .aio import copy_mmap_async, create_mmap_async, delete_mmap_async
 from .anonymous import AnonymousMmap
 from .builder import MmapBuilder
 from .enums import MmapAdvice, MmapMode, TouchHint
-from .errors import (
-    AdviceFailedError,
-    BusyError,
-    FileTruncatedError,
-    FlushFailedError,
-    InvalidModeError,
-    LockFailedError,
-    MappingClosedError,
-    MisalignedError,
-    MmapIoError,
-    OutOfBoundsError,
-    ResizeFailedError,
-    UnlockFailedError,
-    WatchFailedError,
-)
+from .errors import *  # noqa: F403 (the exception classes, listed once in errors.py)
 from .file import MemoryMappedFile
 from .flush import FlushPolicy
 from .iteration import ChunksMut
