@@ -53,9 +53,14 @@ class MappingBase(_core.Mapping):
         """
         _core.Mapping.__len__(self)
 
+    def _check_range(self, offset: int, length: int, *, writable: bool = False) -> None:
+        """Raise what ``as_slice`` (``as_slice_mut`` if ``writable``) raises for
+        ``[offset, offset+length)``: bad types, closed, out of bounds, read-only."""
+        (self.as_slice_mut if writable else self.as_slice)(offset, length).release()
+
     def _check_writable(self) -> None:
         """Raise what ``as_slice_mut`` raises on a closed or read-only mapping."""
-        self.as_slice_mut(0, 0).release()
+        self._check_range(0, 0, writable=True)
 
     def __enter__(self) -> Self:
         """Return the mapping itself (``MappingClosedError`` once closed)."""
