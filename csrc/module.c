@@ -126,6 +126,41 @@ static PyMethodDef module_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* The facade builds MmapMode's access codes, FlushPolicy's kinds and
+ * MmapAdvice's values from these, so each is written only in C. */
+static int
+add_shared_constants(PyObject *module)
+{
+    if (PyModule_AddIntConstant(module, "ACCESS_READ", ACCESS_READ) < 0 ||
+        PyModule_AddIntConstant(module, "ACCESS_WRITE", ACCESS_WRITE) < 0 ||
+        PyModule_AddIntConstant(module, "ACCESS_COPY", ACCESS_COPY) < 0 ||
+        PyModule_AddIntConstant(module, "POLICY_NEVER", POLICY_NEVER) < 0 ||
+        PyModule_AddIntConstant(module, "POLICY_ALWAYS", POLICY_ALWAYS) < 0 ||
+        PyModule_AddIntConstant(module, "POLICY_BYTES", POLICY_BYTES) < 0 ||
+        PyModule_AddIntConstant(module, "POLICY_WRITES", POLICY_WRITES) < 0 ||
+        PyModule_AddIntConstant(module, "POLICY_MILLIS", POLICY_MILLIS) < 0) {
+        return -1;
+    }
+    /* Every advice _advise() knows, available here or not: the enum lists
+     * them all and _advise() reports the missing ones with EINVAL. */
+    const Py_ssize_t n = (Py_ssize_t)(sizeof advice_table / sizeof advice_table[0]);
+    PyObject *names = PyTuple_New(n);
+    if (names == NULL) {
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyUnicode_FromString(advice_table[i].value);
+        if (name == NULL) {
+            Py_DECREF(names);
+            return -1;
+        }
+        PyTuple_SET_ITEM(names, i, name);
+    }
+    int rc = PyModule_AddObjectRef(module, "_ADVICE_NAMES", names);
+    Py_DECREF(names);
+    return rc;
+}
+
 static int
 module_exec(PyObject *module)
 {
@@ -140,7 +175,8 @@ module_exec(PyObject *module)
         return -1;
     }
     if (PyModule_AddIntConstant(module, "MAX_SIZE", MMAPIO_MAX_SIZE) < 0 ||
-        PyModule_AddIntConstant(module, "BIG_COPY", MMAPIO_BIG_COPY) < 0) {
+        PyModule_AddIntConstant(module, "BIG_COPY", MMAPIO_BIG_COPY) < 0 ||
+        add_shared_constants(module) < 0) {
         return -1;
     }
     return atomics_init(module, st);

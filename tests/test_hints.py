@@ -27,9 +27,10 @@ from mmap_io import (
     OutOfBoundsError,
     Residency,
     TouchHint,
+    _core,
     page_size,
 )
-from mmap_io.hints import smaps_entries
+from mmap_io.residency import smaps_entries
 
 PS = page_size()
 OPENERS = {
@@ -89,6 +90,15 @@ SAFE_ADVICE = [
     for a in MmapAdvice
     if a not in (MmapAdvice.POPULATE_WRITE, MmapAdvice.FREE, MmapAdvice.COLLAPSE)
 ]
+
+
+def test_advice_members_are_the_cores_advice_names() -> None:
+    # Each member's value is one the core maps to madvise, and the core
+    # knows no advice the enum lacks.
+    assert sorted(a.value for a in MmapAdvice) == sorted(_core._ADVICE_NAMES)
+    assert len(set(_core._ADVICE_NAMES)) == len(_core._ADVICE_NAMES)
+    for advice in MmapAdvice:
+        assert advice.name.lower() == advice.value
 
 
 @pytest.mark.parametrize("advice", SAFE_ADVICE, ids=lambda a: a.name)

@@ -21,7 +21,7 @@ from mmap_io import (
     MmapMode,
     page_size,
 )
-from mmap_io.hints import SmapsEntry, hugepage_backed, smaps_entries
+from mmap_io.residency import SmapsEntry, hugepage_backed, smaps_entries
 
 PS = page_size()
 MIB = 1 << 20

@@ -29,7 +29,7 @@ from mmap_io import (
     UnlockFailedError,
     page_size,
 )
-from mmap_io.hints import smaps_entries
+from mmap_io.residency import smaps_entries
 
 PS = page_size()
 SIZE = 64 * PS

@@ -8,28 +8,16 @@
 b'hello'
 """
 
+# ruff: noqa: F405 (__all__ names the exception classes the star import brings)
+
 from ._core import AtomicSlice, AtomicU32, AtomicU64, page_size
 from .aio import copy_mmap_async, create_mmap_async, delete_mmap_async
 from .anonymous import AnonymousMmap
+from .builder import MmapBuilder
 from .enums import MmapAdvice, MmapMode, TouchHint
-from .errors import (
-    AdviceFailedError,
-    BusyError,
-    FileTruncatedError,
-    FlushFailedError,
-    InvalidModeError,
-    LockFailedError,
-    MappingClosedError,
-    MisalignedError,
-    MmapIoError,
-    OutOfBoundsError,
-    ResizeFailedError,
-    UnlockFailedError,
-    WatchFailedError,
-)
-from .file import MemoryMappedFile, MmapBuilder
+from .errors import *  # noqa: F403 (the exception classes, listed once in errors.py)
+from .file import MemoryMappedFile
 from .flush import FlushPolicy
-from .hints import Residency
 from .iteration import ChunksMut
 from .manager import (
     align_up,
@@ -41,6 +29,7 @@ from .manager import (
     update_region,
     write_mmap,
 )
+from .residency import Residency
 from .segments import Segment, SegmentMut
 from .streams import MmapReader, MmapWriter
 from .watch import ChangeEvent, ChangeKind, WatchHandle

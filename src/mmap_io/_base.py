@@ -12,10 +12,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from . import _core
+from ._validate import check_chunk_size, check_type
 from .enums import MmapAdvice
-from .errors import MappingClosedError, value_text
-from .hints import Residency, hugepage_backed
-from .iteration import ChunksMut, check_chunk_size, iter_chunks_owned, iter_views
+from .errors import MappingClosedError
+from .iteration import ChunksMut, iter_chunks_owned, iter_views
+from .residency import Residency, hugepage_backed
 from .segments import Segment, SegmentMut
 from .streams import MmapReader, MmapWriter
 
@@ -44,6 +45,22 @@ class MappingBase(_core.Mapping):
         return None
 
     # -- lifecycle --------------------------------------------------------
+
+    def _check_open(self) -> None:
+        """Raise :class:`MappingClosedError` if the mapping is closed.
+
+        The native length check does it, with the core's message.
+        """
+        _core.Mapping.__len__(self)
+
+    def _check_range(self, offset: int, length: int, *, writable: bool = False) -> None:
+        """Raise what ``as_slice`` (``as_slice_mut`` if ``writable``) raises for
+        ``[offset, offset+length)``: bad types, closed, out of bounds, read-only."""
+        (self.as_slice_mut if writable else self.as_slice)(offset, length).release()
+
+    def _check_writable(self) -> None:
+        """Raise what ``as_slice_mut`` raises on a closed or read-only mapping."""
+        self._check_range(0, 0, writable=True)
 
     def __enter__(self) -> Self:
         """Return the mapping itself (``MappingClosedError`` once closed)."""
@@ -75,7 +92,7 @@ class MappingBase(_core.Mapping):
         ...     crc = zlib.crc32(view, crc)
         """
         check_chunk_size(size, self)
-        len(self)
+        self._check_open()
         return iter_views(self, size, self.as_slice)
 
     def pages(self) -> Iterator[memoryview]:
@@ -92,7 +109,7 @@ class MappingBase(_core.Mapping):
         >>> blocks = list(m.chunks_owned(4096))
         """
         check_chunk_size(size, self)
-        len(self)
+        self._check_open()
         return iter_chunks_owned(self, size)
 
     def pages_owned(self) -> Iterator[bytes]:
@@ -146,7 +163,7 @@ class MappingBase(_core.Mapping):
         >>> w = m.writer(); w.write(b"hi")
         2
         """
-        self.as_slice_mut(0, 0).release()  # mode check
+        self._check_writable()
         return MmapWriter(self)
 
     def as_array(
@@ -173,17 +190,13 @@ class MappingBase(_core.Mapping):
         else:
             dims = (shape,) if isinstance(shape, int) else tuple(shape)
             nbytes = int(np.prod(dims, dtype=np.int64)) * dt.itemsize
-        writable = self._access != 0
+        writable = self._access != _core.ACCESS_READ
         view = (self.as_slice_mut if writable else self.as_slice)(offset, nbytes)
         arr = np.frombuffer(view, dtype=dt)
         return arr if dims is None else arr.reshape(dims)
 
-    def as_mut_slice(self, offset: int, length: int) -> memoryview:
-        """Alias of :meth:`as_slice_mut`.
-
-        >>> m.as_mut_slice(0, 1)[0] = 1
-        """
-        return self.as_slice_mut(offset, length)
+    # The same native method under the name Rust's slices use.
+    as_mut_slice = _core.Mapping.as_slice_mut
 
     # -- OS hints and memory control --------------------------------------
     # prefetch_range, touch_pages, touch_pages_range, lock, unlock,
@@ -199,8 +212,7 @@ class MappingBase(_core.Mapping):
         >>> m.advise(0, len(m), MmapAdvice.SEQUENTIAL)
         >>> m.advise(0, 1 << 20, MmapAdvice.WILL_NEED)
         """
-        if not isinstance(advice, MmapAdvice):
-            raise TypeError(f"advice must be an MmapAdvice, not {value_text(advice)} ({self!r})")
+        check_type(advice, MmapAdvice, "advice", on=self)
         self._advise(offset, length, advice.value)
 
     def residency(self, offset: int = 0, length: int | None = None) -> Residency:

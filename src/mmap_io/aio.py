@@ -24,47 +24,15 @@ mapping made by a cancelled :func:`create_mmap_async` is closed again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
+from ._offload import run_sync
 from .manager import copy_mmap, create_mmap, delete_mmap
 
 if TYPE_CHECKING:
-    from typing_extensions import Buffer
-
     from .file import MemoryMappedFile, PathLike
 
 __all__ = ["copy_mmap_async", "create_mmap_async", "delete_mmap_async", "run_sync"]
-
-T = TypeVar("T")
-
-
-def _to_thread() -> Any:
-    try:
-        import anyio.to_thread
-    except ModuleNotFoundError as exc:  # pragma: no cover - anyio is a test dependency
-        raise ModuleNotFoundError(
-            "the async helpers of mmap_io need anyio: pip install 'mmap-io[async]'",
-            name="anyio",
-        ) from exc
-    return anyio.to_thread
-
-
-async def run_sync(fn: Callable[..., T], *args: Any) -> T:
-    """Run ``fn(*args)`` in a worker thread and return its result.
-
-    A cancelled caller waits for ``fn`` to return, then raises the
-    cancellation.
-
-    >>> await run_sync(m.flush)
-    """
-    result: T = await _to_thread().run_sync(fn, *args)
-    return result
-
-
-def _write_then_flush(m: MemoryMappedFile, offset: int, data: Buffer) -> None:
-    m.update_region(offset, data)
-    m.flush()
 
 
 async def create_mmap_async(path: PathLike, size: int) -> MemoryMappedFile:

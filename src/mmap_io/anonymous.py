@@ -6,8 +6,7 @@ from typing import Any, NoReturn
 
 from . import _core
 from ._base import MappingBase
-from .errors import value_text
-from .file import check_size
+from ._validate import check_size, check_type
 
 __all__ = ["AnonymousMmap"]
 
@@ -50,9 +49,8 @@ class AnonymousMmap(MappingBase):
 
     def __init__(self, size: int, *, huge_pages: bool = False) -> None:
         check_size(size)
-        if not isinstance(huge_pages, bool):
-            raise TypeError(f"huge_pages must be a bool, not {value_text(huge_pages)}")
-        _core.Mapping.__init__(self, -1, size, 1, path=None, huge_pages=huge_pages)
+        check_type(huge_pages, bool, "huge_pages")
+        _core.Mapping.__init__(self, -1, size, _core.ACCESS_WRITE, path=None, huge_pages=huge_pages)
         self._huge_pages = huge_pages
 
     @property

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from . import _core
+
 __all__ = ["MmapAdvice", "MmapMode", "TouchHint"]
 
 
@@ -23,7 +25,15 @@ class MmapMode(enum.Enum):
         return _ACCESS[self]
 
 
-_ACCESS = {MmapMode.READ_ONLY: 0, MmapMode.READ_WRITE: 1, MmapMode.COPY_ON_WRITE: 2}
+_ACCESS = {
+    MmapMode.READ_ONLY: _core.ACCESS_READ,
+    MmapMode.READ_WRITE: _core.ACCESS_WRITE,
+    MmapMode.COPY_ON_WRITE: _core.ACCESS_COPY,
+}
+
+# The advice values are the native core's names: a member the core does not
+# know fails here, at import, and tests check that the core has no extra one.
+_ADVICE_VALUES = {value.upper(): value for value in _core._ADVICE_NAMES}
 
 
 class TouchHint(enum.Enum):
@@ -63,20 +73,24 @@ class MmapAdvice(enum.Enum):
     'sequential'
     """
 
-    NORMAL = "normal"
-    RANDOM = "random"
-    SEQUENTIAL = "sequential"
-    WILL_NEED = "will_need"
-    DONT_NEED = "dont_need"
-    HUGEPAGE = "hugepage"
-    NO_HUGEPAGE = "no_hugepage"
-    COLLAPSE = "collapse"
-    FREE = "free"
-    COLD = "cold"
-    PAGEOUT = "pageout"
-    POPULATE_READ = "populate_read"
-    POPULATE_WRITE = "populate_write"
-    DONT_FORK = "dont_fork"
-    DO_FORK = "do_fork"
-    DONT_DUMP = "dont_dump"
-    DO_DUMP = "do_dump"
+    @staticmethod
+    def _generate_next_value_(name: str, start: int, count: int, last_values: list[str]) -> str:
+        return _ADVICE_VALUES[name]
+
+    NORMAL = enum.auto()
+    RANDOM = enum.auto()
+    SEQUENTIAL = enum.auto()
+    WILL_NEED = enum.auto()
+    DONT_NEED = enum.auto()
+    HUGEPAGE = enum.auto()
+    NO_HUGEPAGE = enum.auto()
+    COLLAPSE = enum.auto()
+    FREE = enum.auto()
+    COLD = enum.auto()
+    PAGEOUT = enum.auto()
+    POPULATE_READ = enum.auto()
+    POPULATE_WRITE = enum.auto()
+    DONT_FORK = enum.auto()
+    DO_FORK = enum.auto()
+    DONT_DUMP = enum.auto()
+    DO_DUMP = enum.auto()

@@ -14,17 +14,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import _core
 from ._base import MappingBase
+from ._offload import run_sync
+from ._validate import Options, check_mode, check_options, check_size, fspath
+from .builder import MmapBuilder
 from .enums import MmapMode, TouchHint
 from .errors import (
     MappingClosedError,
     ResizeFailedError,
     WatchFailedError,
-    for_path,
     from_oserror,
     os_error,
     value_text,
 )
-from .flush import FlushPolicy, check_policy
+from .flush import _MILLIS, FlushPolicy, start_flusher
 from .watch import ChangeEvent, WatchHandle, needs_watch_extra, stop_all
 
 if TYPE_CHECKING:
@@ -42,24 +44,13 @@ class _HasFileno(Protocol):
 # O_NONBLOCK: opening a FIFO must fail fast (it cannot be mapped), not hang.
 _O_FLAGS = getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
 
-
-def _fspath(path: object) -> str:
-    if not isinstance(path, (str, bytes, os.PathLike)):
-        raise TypeError(f"path must be str, bytes or os.PathLike, not {value_text(path)}")
-    return os.fsdecode(path)
-
-
-def check_size(size: object, what: str = "size", path: object = None) -> int:
-    """Validate a mapping size: an int in 1 .. 128 TiB, else ResizeFailedError."""
-    if not isinstance(size, int) or isinstance(size, bool):
-        raise TypeError(f"{what} must be an int, not {value_text(size)}{for_path(path)}")
-    if not 0 < size <= _core.MAX_SIZE:
-        shown = size if size.bit_length() <= 256 else f"<{size.bit_length()}-bit int>"
-        raise ResizeFailedError(
-            f"{what} {shown}{for_path(path)} is invalid: "
-            f"it must be between 1 and {_core.MAX_SIZE} bytes"
-        )
-    return size
+# How an existing file is opened to be mapped in each mode: the one table
+# behind open_ro/open_rw/open_cow, the builder's open(), load_mmap and pickling.
+_OPEN_FLAGS = {
+    MmapMode.READ_ONLY: os.O_RDONLY,
+    MmapMode.READ_WRITE: os.O_RDWR,
+    MmapMode.COPY_ON_WRITE: os.O_RDONLY,
+}
 
 
 def _open(path: str, flags: int, context: str) -> int:
@@ -67,19 +58,6 @@ def _open(path: str, flags: int, context: str) -> int:
         return os.open(path, flags | _O_FLAGS, 0o644)
     except OSError as exc:
         raise from_oserror(exc, path, context) from None
-
-
-def _check_options(
-    flush_policy: object, touch_hint: object, huge_pages: object, path: object = None
-) -> tuple[FlushPolicy, TouchHint, bool]:
-    policy = check_policy(flush_policy, path)
-    if not isinstance(touch_hint, TouchHint):
-        raise TypeError(
-            f"touch_hint must be a TouchHint, not {value_text(touch_hint)}{for_path(path)}"
-        )
-    if not isinstance(huge_pages, bool):
-        raise TypeError(f"huge_pages must be a bool, not {value_text(huge_pages)}{for_path(path)}")
-    return policy, touch_hint, huge_pages
 
 
 class MemoryMappedFile(MappingBase):
@@ -131,13 +109,10 @@ class MemoryMappedFile(MappingBase):
         fd: int,
         mode: MmapMode,
         path: str | None,
-        flush_policy: object,
-        touch_hint: object,
-        huge_pages: object,
+        options: Options,
     ) -> Self:
-        policy, hint, huge = _check_options(flush_policy, touch_hint, huge_pages, path)
-        if not isinstance(mode, MmapMode):
-            raise TypeError(f"mode must be an MmapMode, not {value_text(mode)}{for_path(path)}")
+        policy, hint, huge = options
+        check_mode(mode, path)
         try:
             st = os.fstat(fd)
         except OSError as exc:
@@ -172,8 +147,6 @@ class MemoryMappedFile(MappingBase):
         return self
 
     def _apply_policy(self, policy: FlushPolicy) -> None:
-        from .flush import _MILLIS, start_flusher
-
         self._policy = policy
         self._set_flush_policy(policy._kind, policy._n)
         if policy._kind == _MILLIS and self._mode is MmapMode.READ_WRITE:
@@ -186,21 +159,22 @@ class MemoryMappedFile(MappingBase):
         return self
 
     @classmethod
-    def _open_path(
+    def _open_existing(
         cls,
         path: PathLike,
         mode: MmapMode,
-        flags: int,
-        context: str,
-        flush_policy: object,
-        touch_hint: object,
-        huge_pages: object,
+        flush_policy: object = FlushPolicy.NEVER,
+        touch_hint: object = TouchHint.NEVER,
+        huge_pages: object = False,
+        context: str = "cannot open",
     ) -> Self:
-        p = _fspath(path)
-        options = _check_options(flush_policy, touch_hint, huge_pages, p)
+        """Map the existing file ``path`` in ``mode`` (checked first)."""
+        flags = _OPEN_FLAGS[check_mode(mode, path)]
+        p = fspath(path)
+        options = check_options(flush_policy, touch_hint, huge_pages, p)
         fd = _open(p, flags, context)
         try:
-            return cls._from_fd(fd, mode, p, *options)
+            return cls._from_fd(fd, mode, p, options)
         finally:
             os.close(fd)
 
@@ -209,7 +183,7 @@ class MemoryMappedFile(MappingBase):
         cls,
         p: str,
         size: int,
-        options: tuple[FlushPolicy, TouchHint, bool],
+        options: Options,
         truncate: bool,
         context: str,
     ) -> Self:
@@ -226,7 +200,7 @@ class MemoryMappedFile(MappingBase):
                     os.ftruncate(fd, size)
             except OSError as exc:
                 raise from_oserror(exc, p, "cannot size") from None
-            m = cls._from_fd(fd, MmapMode.READ_WRITE, p, *options)
+            m = cls._from_fd(fd, MmapMode.READ_WRITE, p, options)
             return m._created(p, not existed) if sized else m
         except BaseException:
             if not existed:
@@ -254,9 +228,9 @@ class MemoryMappedFile(MappingBase):
         >>> len(m)
         1048576
         """
-        p = _fspath(path)
+        p = fspath(path)
         size = check_size(size, "size", p)
-        options = _check_options(flush_policy, touch_hint, huge_pages, p)
+        options = check_options(flush_policy, touch_hint, huge_pages, p)
         return cls._create(p, size, options, truncate=True, context="cannot create")
 
     @classmethod
@@ -274,15 +248,7 @@ class MemoryMappedFile(MappingBase):
         >>> m.read_bytes(0, 5)
         b'hello'
         """
-        return cls._open_path(
-            path,
-            MmapMode.READ_ONLY,
-            os.O_RDONLY,
-            "cannot open",
-            flush_policy,
-            touch_hint,
-            huge_pages,
-        )
+        return cls._open_existing(path, MmapMode.READ_ONLY, flush_policy, touch_hint, huge_pages)
 
     @classmethod
     def open_rw(
@@ -298,15 +264,7 @@ class MemoryMappedFile(MappingBase):
         >>> with MemoryMappedFile.open_rw("data.bin") as m:
         ...     m.update_region(0, b"HELLO")
         """
-        return cls._open_path(
-            path,
-            MmapMode.READ_WRITE,
-            os.O_RDWR,
-            "cannot open",
-            flush_policy,
-            touch_hint,
-            huge_pages,
-        )
+        return cls._open_existing(path, MmapMode.READ_WRITE, flush_policy, touch_hint, huge_pages)
 
     @classmethod
     def open_cow(
@@ -322,14 +280,8 @@ class MemoryMappedFile(MappingBase):
         >>> with MemoryMappedFile.open_cow("data.bin") as m:
         ...     m.update_region(0, b"scratch")   # the file is unchanged
         """
-        return cls._open_path(
-            path,
-            MmapMode.COPY_ON_WRITE,
-            os.O_RDONLY,
-            "cannot open",
-            flush_policy,
-            touch_hint,
-            huge_pages,
+        return cls._open_existing(
+            path, MmapMode.COPY_ON_WRITE, flush_policy, touch_hint, huge_pages
         )
 
     @classmethod
@@ -348,9 +300,9 @@ class MemoryMappedFile(MappingBase):
 
         >>> m = MemoryMappedFile.open_or_create("state.bin", 4096)
         """
-        p = _fspath(path)
+        p = fspath(path)
         size = check_size(default_size, "default_size", p)
-        options = _check_options(flush_policy, touch_hint, huge_pages, p)
+        options = check_options(flush_policy, touch_hint, huge_pages, p)
         return cls._create(p, size, options, truncate=False, context="cannot open or create")
 
     @classmethod
@@ -387,8 +339,8 @@ class MemoryMappedFile(MappingBase):
             name = getattr(file, "name", None)
             p = os.fsdecode(name) if isinstance(name, (str, bytes)) else None
         else:
-            p = _fspath(path)
-        return cls._from_fd(fd, mode, p, flush_policy, touch_hint, huge_pages)
+            p = fspath(path)
+        return cls._from_fd(fd, mode, p, check_options(flush_policy, touch_hint, huge_pages, p))
 
     @classmethod
     def builder(cls, path: PathLike) -> MmapBuilder:
@@ -439,8 +391,6 @@ class MemoryMappedFile(MappingBase):
 
         >>> await m.update_region_async(0, b"hello")
         """
-        from .aio import _write_then_flush, run_sync
-
         await run_sync(_write_then_flush, self, offset, data)
 
     async def flush_async(self) -> None:
@@ -448,8 +398,6 @@ class MemoryMappedFile(MappingBase):
 
         >>> await m.flush_async()
         """
-        from .aio import run_sync
-
         await run_sync(self.flush)
 
     async def flush_range_async(self, offset: int, length: int) -> None:
@@ -457,8 +405,6 @@ class MemoryMappedFile(MappingBase):
 
         >>> await m.flush_range_async(0, 4096)
         """
-        from .aio import run_sync
-
         await run_sync(self.flush_range, offset, length)
 
     def __repr__(self) -> str:
@@ -507,7 +453,7 @@ class MemoryMappedFile(MappingBase):
         >>> with m.watch(lambda event: print(event.kind)) as handle:
         ...     pass
         """
-        len(self)  # closed check
+        self._check_open()
         if self._path_obj is None:
             raise WatchFailedError(
                 errno.EINVAL,
@@ -569,132 +515,14 @@ def _reopen(
     hint: TouchHint,
     huge: bool,
 ) -> MemoryMappedFile:
-    flags = os.O_RDWR if mode is MmapMode.READ_WRITE else os.O_RDONLY
-    return cls._open_path(path, mode, flags, "cannot reopen", policy, hint, huge)
+    return cls._open_existing(path, mode, policy, hint, huge, "cannot reopen")
+
+
+def _write_then_flush(m: MemoryMappedFile, offset: int, data: Buffer) -> None:
+    m.update_region(offset, data)
+    m.flush()
 
 
 def _unlink_quietly(path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
-
-
-class MmapBuilder:
-    """Fluent construction of a :class:`MemoryMappedFile`.
-
-    >>> m = (MemoryMappedFile.builder("f.bin").mode(MmapMode.READ_WRITE)
-    ...      .size(1 << 20).touch_hint(TouchHint.EAGER).create())
-    """
-
-    __slots__ = ("_cls", "_flush_policy", "_huge_pages", "_mode", "_path", "_size", "_touch_hint")
-
-    def __init__(self, path: PathLike, cls: type[MemoryMappedFile] = MemoryMappedFile) -> None:
-        _fspath(path)
-        self._path = path
-        self._cls = cls
-        self._mode = MmapMode.READ_WRITE
-        self._size: int | None = None
-        self._flush_policy = FlushPolicy.NEVER
-        self._touch_hint = TouchHint.NEVER
-        self._huge_pages = False
-
-    def mode(self, mode: MmapMode) -> MmapBuilder:
-        """Set the mode (default ``READ_WRITE``).
-
-        >>> m = MemoryMappedFile.builder("data.bin").mode(MmapMode.READ_ONLY).open()
-        """
-        if not isinstance(mode, MmapMode):
-            raise TypeError(
-                f"mode must be an MmapMode, not {value_text(mode)}{for_path(self._path)}"
-            )
-        self._mode = mode
-        return self
-
-    def size(self, size: int) -> MmapBuilder:
-        """Set the size used by :meth:`create` and :meth:`open_or_create`.
-
-        >>> m = MemoryMappedFile.builder("new.bin").size(1 << 20).create()
-        """
-        self._size = check_size(size, "size", self._path)
-        return self
-
-    def flush_policy(self, policy: FlushPolicy) -> MmapBuilder:
-        """Set the :class:`FlushPolicy`.
-
-        >>> b = MemoryMappedFile.builder("log.bin").flush_policy(FlushPolicy.every_writes(100))
-        """
-        self._flush_policy = check_policy(policy, self._path)
-        return self
-
-    def touch_hint(self, hint: TouchHint) -> MmapBuilder:
-        """Set the :class:`TouchHint` (``EAGER`` pre-faults every page).
-
-        >>> m = MemoryMappedFile.builder("data.bin").touch_hint(TouchHint.EAGER).open()
-        """
-        _check_options(self._flush_policy, hint, self._huge_pages, self._path)
-        self._touch_hint = hint
-        return self
-
-    def huge_pages(self, enabled: bool = True) -> MmapBuilder:
-        """Ask for huge pages (never an error when unavailable).
-
-        >>> m = MemoryMappedFile.builder("big.bin").size(1 << 30).huge_pages().create()
-        """
-        _check_options(self._flush_policy, self._touch_hint, enabled, self._path)
-        self._huge_pages = enabled
-        return self
-
-    def _opts(self) -> dict[str, Any]:
-        return {
-            "flush_policy": self._flush_policy,
-            "touch_hint": self._touch_hint,
-            "huge_pages": self._huge_pages,
-        }
-
-    def create(self) -> MemoryMappedFile:
-        """Create the file at the configured size (``ValueError`` without ``.size()``).
-
-        Only ``READ_WRITE`` can create; an existing file is truncated first.
-
-        >>> m = MemoryMappedFile.builder("new.bin").size(4096).create()
-        >>> len(m)
-        4096
-        """
-        where = for_path(self._path)
-        if self._size is None:
-            raise ValueError(f"builder.create(){where} needs .size(n) first")
-        if self._mode is not MmapMode.READ_WRITE:
-            raise ValueError(f"create(){where} needs mode READ_WRITE, not {self._mode.name}")
-        return self._cls.create_rw(self._path, self._size, **self._opts())
-
-    def open(self) -> MemoryMappedFile:
-        """Open the existing file in the configured mode.
-
-        >>> m = MemoryMappedFile.builder("data.bin").mode(MmapMode.COPY_ON_WRITE).open()
-        """
-        c = self._cls
-        opener = {
-            MmapMode.READ_ONLY: c.open_ro,
-            MmapMode.READ_WRITE: c.open_rw,
-            MmapMode.COPY_ON_WRITE: c.open_cow,
-        }[self._mode]
-        return opener(self._path, **self._opts())
-
-    def open_or_create(self) -> MemoryMappedFile:
-        """Open read-write, creating the file at ``.size(n)`` if it is missing.
-
-        >>> m = MemoryMappedFile.builder("state.bin").size(4096).open_or_create()
-        """
-        where = for_path(self._path)
-        if self._mode is not MmapMode.READ_WRITE:
-            raise ValueError(
-                f"open_or_create(){where} needs mode READ_WRITE, not {self._mode.name}"
-            )
-        if self._size is None:
-            raise ValueError(f"builder.open_or_create(){where} needs .size(n) first")
-        return self._cls.open_or_create(self._path, self._size, **self._opts())
-
-    def __repr__(self) -> str:
-        return (
-            f"MmapBuilder({self._path!r}, mode={self._mode.name}, size={self._size}, "
-            f"flush_policy={self._flush_policy!r})"
-        )

@@ -5,17 +5,19 @@ from __future__ import annotations
 import operator
 from typing import TYPE_CHECKING, ClassVar, Final
 
+from . import _core
+
 if TYPE_CHECKING:
     from ._flusher import Flusher
 
 __all__ = ["FlushPolicy"]
 
 # Kinds understood by the native core (_core.Mapping._set_flush_policy).
-_NEVER: Final = 0
-_ALWAYS: Final = 1
-_BYTES: Final = 2
-_WRITES: Final = 3
-_MILLIS: Final = 4
+_NEVER: Final = _core.POLICY_NEVER
+_ALWAYS: Final = _core.POLICY_ALWAYS
+_BYTES: Final = _core.POLICY_BYTES
+_WRITES: Final = _core.POLICY_WRITES
+_MILLIS: Final = _core.POLICY_MILLIS
 _MAX: Final = (1 << 63) - 1
 _NAMES: Final = {_BYTES: "every_bytes", _WRITES: "every_writes", _MILLIS: "every_millis"}
 
@@ -173,17 +175,6 @@ class FlushPolicy:
 FlushPolicy.NEVER = FlushPolicy(_NEVER)
 FlushPolicy.MANUAL = FlushPolicy.NEVER
 FlushPolicy.ALWAYS = FlushPolicy(_ALWAYS)
-
-
-def check_policy(policy: object, path: object = None) -> FlushPolicy:
-    """Return ``policy`` if it is a :class:`FlushPolicy`, else raise TypeError."""
-    if not isinstance(policy, FlushPolicy):
-        from .errors import for_path, value_text
-
-        raise TypeError(
-            f"flush_policy must be a FlushPolicy, not {value_text(policy)}{for_path(path)}"
-        )
-    return policy
 
 
 def start_flusher(m: object, period_ms: int) -> Flusher:

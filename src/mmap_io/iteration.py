@@ -6,22 +6,12 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from ._validate import check_chunk_size
+
 if TYPE_CHECKING:
     from ._base import MappingBase
 
 __all__ = ["ChunksMut", "iter_chunks_owned", "iter_views"]
-
-
-def check_chunk_size(size: object, m: object = None) -> int:
-    """``size`` if it is a positive int; errors name it and the mapping ``m``."""
-    on = f" ({m!r})" if m is not None else ""
-    if not isinstance(size, int) or isinstance(size, bool):
-        from .errors import value_text
-
-        raise TypeError(f"chunk size must be an int, not {value_text(size)}{on}")
-    if size <= 0:
-        raise ValueError(f"chunk size must be positive, got {size}{on}")
-    return size
 
 
 def _release(view: memoryview) -> None:
@@ -70,7 +60,7 @@ class ChunksMut:
     def __init__(self, m: MappingBase, size: int) -> None:
         self._m = m
         self._size = check_chunk_size(size, m)
-        m.as_slice_mut(0, 0)  # mode and closed checks up front
+        m._check_writable()
 
     def __len__(self) -> int:
         return -(-len(self._m) // self._size)

@@ -7,8 +7,9 @@ import shutil
 from typing import TYPE_CHECKING
 
 from ._base import MappingBase
+from ._validate import check_type
 from .enums import MmapMode
-from .errors import for_path, from_oserror, value_text
+from .errors import from_oserror
 from .file import MemoryMappedFile, PathLike
 
 if TYPE_CHECKING:
@@ -39,14 +40,7 @@ def load_mmap(path: PathLike, mode: MmapMode) -> MemoryMappedFile:
 
     >>> m = load_mmap("new.bin", MmapMode.READ_ONLY)
     """
-    if not isinstance(mode, MmapMode):
-        raise TypeError(f"mode must be an MmapMode, not {value_text(mode)}{for_path(path)}")
-    opener = {
-        MmapMode.READ_ONLY: MemoryMappedFile.open_ro,
-        MmapMode.READ_WRITE: MemoryMappedFile.open_rw,
-        MmapMode.COPY_ON_WRITE: MemoryMappedFile.open_cow,
-    }[mode]
-    return opener(path)
+    return MemoryMappedFile._open_existing(path, mode)
 
 
 def write_mmap(path: PathLike, offset: int, data: Buffer) -> None:
@@ -103,9 +97,8 @@ def align_up(value: int, alignment: int) -> int:
     >>> align_up(5000, 4096)
     8192
     """
-    for name, v in (("value", value), ("alignment", alignment)):
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise TypeError(f"{name} must be an int, not {value_text(v)}")
+    check_type(value, int, "value")
+    check_type(alignment, int, "alignment")
     if alignment <= 0:
         raise ValueError(f"alignment must be positive, got {alignment}")
     if value < 0:

@@ -29,7 +29,7 @@ class Segment:
     __slots__ = ("_length", "_offset", "_parent")
 
     def __init__(self, parent: MappingBase, offset: int, length: int) -> None:
-        parent.as_slice(offset, length).release()  # type, closed and bounds checks
+        parent._check_range(offset, length)
         self._parent = parent
         self._offset = offset
         self._length = length
@@ -88,7 +88,7 @@ class SegmentMut(Segment):
     __slots__ = ()
 
     def __init__(self, parent: MappingBase, offset: int, length: int) -> None:
-        parent.as_slice_mut(offset, length).release()  # mode checks too
+        parent._check_range(offset, length, writable=True)
         super().__init__(parent, offset, length)
 
     def as_slice_mut(self) -> memoryview:

@@ -1,0 +1,101 @@
+"""Argument checks shared by the constructors, the builder and the helpers.
+
+Each check returns the value it accepts or raises the library's error for
+it, naming the argument and, where there is one, the file or mapping. The
+constructors run them before opening or creating anything, so a call with
+a bad argument changes nothing on disk.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TypeVar
+
+from . import _core
+from .enums import MmapAdvice, MmapMode, TouchHint
+from .errors import ResizeFailedError, for_path, value_text
+from .flush import FlushPolicy
+
+__all__ = [
+    "Options",
+    "check_chunk_size",
+    "check_mode",
+    "check_options",
+    "check_size",
+    "check_type",
+    "fspath",
+]
+
+_T = TypeVar("_T")
+
+# The constructor options, checked: flush_policy, touch_hint, huge_pages.
+Options = tuple[FlushPolicy, TouchHint, bool]
+
+# How messages name a type that does not take "a" ("must be an int").
+_NOUNS: dict[type, str] = {int: "an int", MmapMode: "an MmapMode", MmapAdvice: "an MmapAdvice"}
+
+
+def check_type(
+    value: object, cls: type[_T], what: str, path: object = None, on: object = None
+) -> _T:
+    """``value`` if it is a ``cls``, else ``TypeError`` naming ``what``.
+
+    A bool is no int here (``size=True`` is a mistake, not 1). The message
+    ends with the file ``path`` or the object ``on`` (say the mapping), if
+    given; they are only rendered when the check fails.
+
+    >>> check_type(True, int, "size")
+    Traceback (most recent call last):
+    TypeError: size must be an int, not bool True
+    """
+    if isinstance(value, cls) and not (cls is int and isinstance(value, bool)):
+        return value
+    noun = _NOUNS.get(cls, f"a {cls.__name__}")
+    raise TypeError(f"{what} must be {noun}, not {value_text(value)}{_where(path, on)}")
+
+
+def _where(path: object, on: object) -> str:
+    return for_path(path) + (f" ({on!r})" if on is not None else "")
+
+
+def fspath(path: object) -> str:
+    """``path`` as a ``str`` (``bytes`` and ``os.PathLike`` are decoded)."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f"path must be str, bytes or os.PathLike, not {value_text(path)}")
+    return os.fsdecode(path)
+
+
+def check_size(size: object, what: str = "size", path: object = None) -> int:
+    """Validate a mapping size: an int in 1 .. 128 TiB, else ResizeFailedError."""
+    n = check_type(size, int, what, path)
+    if not 0 < n <= _core.MAX_SIZE:
+        shown = n if n.bit_length() <= 256 else f"<{n.bit_length()}-bit int>"
+        raise ResizeFailedError(
+            f"{what} {shown}{for_path(path)} is invalid: "
+            f"it must be between 1 and {_core.MAX_SIZE} bytes"
+        )
+    return n
+
+
+def check_mode(mode: object, path: object = None) -> MmapMode:
+    """``mode`` if it is an :class:`MmapMode`, else ``TypeError``."""
+    return check_type(mode, MmapMode, "mode", path)
+
+
+def check_options(
+    flush_policy: object, touch_hint: object, huge_pages: object, path: object = None
+) -> Options:
+    """The keyword options every constructor takes, checked in that order."""
+    return (
+        check_type(flush_policy, FlushPolicy, "flush_policy", path),
+        check_type(touch_hint, TouchHint, "touch_hint", path),
+        check_type(huge_pages, bool, "huge_pages", path),
+    )
+
+
+def check_chunk_size(size: object, m: object = None) -> int:
+    """``size`` if it is a positive int; errors name it and the mapping ``m``."""
+    n = check_type(size, int, "chunk size", on=m)
+    if n <= 0:
+        raise ValueError(f"chunk size must be positive, got {n}{_where(None, m)}")
+    return n
