@@ -291,18 +291,21 @@ def test_info_empty_file(make_file: MakeFile, capsys: pytest.CaptureFixture[str]
     assert info["modes"] == ["READ_ONLY"]  # read-write and COW need a non-empty file
 
 
-def _without_dac_override() -> None:
-    """preexec_fn: drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the
-    bounding set, so the exec'd process (even root) obeys permission bits."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    for cap in (1, 2):
-        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+# Drops CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the bounding set, then
+# execs mmapio: the new process, even root's, obeys permission bits.
+OBEYING_PERMISSIONS = (
+    "import ctypes, os, sys\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "for cap in (1, 2):\n"
+    "    if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP\n"
+    "        raise OSError(ctypes.get_errno(), 'prctl(PR_CAPBSET_DROP)')\n"
+    "os.execv(sys.executable, [sys.executable, '-m', 'mmap_io', *sys.argv[1:]])\n"
+)
 
 
 def obeying_permissions() -> dict[str, Any]:
     """run_cli() keywords that make the child subject to file permissions."""
-    return {"preexec_fn": _without_dac_override} if os.geteuid() == 0 else {}
+    return {"code": OBEYING_PERMISSIONS} if os.geteuid() == 0 else {}
 
 
 def test_info_read_only_file(sample: Path) -> None:
