@@ -27,7 +27,7 @@ from .errors import (
     value_text,
 )
 from .flush import _MILLIS, FlushPolicy, start_flusher
-from .watch import ChangeEvent, WatchHandle, stop_all
+from .watch import ChangeEvent, WatchHandle, needs_watch_extra, stop_all
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer, Self
@@ -436,11 +436,14 @@ class MemoryMappedFile(MappingBase):
                 if watches:
                     stop_all(watches)
 
+    @needs_watch_extra
     def watch(
         self, callback: Callable[[ChangeEvent], object], *, poll_ms: int = 100
     ) -> WatchHandle:
         """Call ``callback(ChangeEvent)`` on a background thread for each change
-        to the backing file, by anyone. Needs the ``watch`` extra.
+        to the backing file, by anyone. Needs the ``watch`` extra: without
+        it the method is absent (``hasattr(m, "watch")`` is False and the
+        ``AttributeError`` says what to install).
 
         Returns once the OS watch is registered. Writes made through shared
         mappings raise no OS notification; they are found by an ``fstat``

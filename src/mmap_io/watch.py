@@ -20,18 +20,24 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import logging
 import os
 import threading
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from .errors import WatchFailedError
 
 __all__ = ["ChangeEvent", "ChangeKind", "WatchHandle"]
 
 log = logging.getLogger("mmap_io")
+
+_S = TypeVar("_S")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 _STEP_MS = 10
 _DEBOUNCE_MS = 30
@@ -79,14 +85,58 @@ class _Snapshot:
         )
 
 
-def _load_notify() -> Any:
+_EXTRA_HINT = "needs the 'watch' extra: pip install 'mmap-io[watch]'"
+
+
+@functools.cache
+def _notify_class() -> Any:
+    """watchfiles' notifier class, or None without the ``watch`` extra."""
     try:
         from watchfiles._rust_notify import RustNotify
-    except ImportError as exc:
-        raise ImportError(
-            "m.watch() needs the 'watch' extra: pip install 'mmap-io[watch]'"
-        ) from exc
+    except ImportError:
+        return None
     return RustNotify
+
+
+def _load_notify() -> Any:
+    notify_cls = _notify_class()
+    if notify_cls is None:
+        raise ImportError(f"m.watch() {_EXTRA_HINT}")
+    return notify_cls
+
+
+class needs_watch_extra(Generic[_S, _P, _R]):
+    """A method that exists only with the ``watch`` extra installed.
+
+    Without it ``hasattr(m, name)`` is False and the ``AttributeError``
+    says what to install, instead of a method that fails when called.
+
+    >>> hasattr(m, "watch")  # watchfiles is installed
+    True
+    """
+
+    def __init__(self, func: Callable[Concatenate[_S, _P], _R]) -> None:
+        self._func = func
+        functools.update_wrapper(self, func)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(
+        self, obj: None, objtype: type | None = None
+    ) -> Callable[Concatenate[_S, _P], _R]: ...
+    @overload
+    def __get__(self, obj: _S, objtype: type | None = None) -> Callable[_P, _R]: ...
+    def __get__(self, obj: _S | None, objtype: type | None = None) -> Callable[..., _R]:
+        if _notify_class() is None:
+            owner = objtype if objtype is not None else type(obj)
+            raise AttributeError(f"{owner.__name__}.{self._name}() {_EXTRA_HINT}")
+        return self._func if obj is None else types.MethodType(self._func, obj)
+
+    def __call__(self, obj: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        """Call the method unbound, as ``vars(cls)[name](obj, ...)`` would."""
+        return self.__get__(obj, type(obj))(*args, **kwargs)
 
 
 class WatchHandle:
