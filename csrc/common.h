@@ -25,6 +25,13 @@
 #define PyType_GetModuleByDef _PyType_GetModuleByDef
 #endif
 
+/* Heap types whose attributes cannot be set from Python (3.10+). */
+#ifdef Py_TPFLAGS_IMMUTABLETYPE
+#define MMAPIO_TPFLAGS_IMMUTABLE Py_TPFLAGS_IMMUTABLETYPE
+#else
+#define MMAPIO_TPFLAGS_IMMUTABLE 0
+#endif
+
 /* Largest mapping we accept: 128 TiB, the user address space of x86-64. */
 #define MMAPIO_MAX_SIZE ((Py_ssize_t)1 << 47)
 

@@ -8,21 +8,13 @@
  *
  * Locking: flush_lock serialises the flushes of one mapping (so a
  * background flush and an explicit one never run at once); it is taken
- * with the GIL released and before map_lock, which every msync holds
- * shared.  close() holds map_lock exclusive and never takes flush_lock, so
- * a flush waiting for map_lock cannot deadlock with it.
+ * with lock_nogil() and before map_lock.  Every msync runs through
+ * without_gil() (nogil.c: GIL released, map_lock shared, closed
+ * re-checked), but for the flush of close(), which already holds map_lock
+ * exclusive.  close() holds map_lock exclusive and never takes
+ * flush_lock, so a flush waiting for map_lock cannot deadlock with it.
  */
 #include "common.h"
-static Py_ssize_t
-page_size_value(void)
-{
-    static Py_ssize_t ps = 0;
-    if (ps == 0) {
-        long v = sysconf(_SC_PAGESIZE);
-        ps = v > 0 ? (Py_ssize_t)v : 4096;
-    }
-    return ps;
-}
 
 /* One flush: msync a byte range, then, when asked, fsync the file (its
  * size changed) and its parent directory (it was created). */
@@ -85,47 +77,32 @@ sync_job_locked(Mapping *m, SyncJob *j)
     }
 }
 
-/* Run `j` with the GIL released and map_lock shared.  Returns -1 when the
- * mapping was closed meanwhile, else 0 (j->err tells about failures). */
+/* sync_job_locked() for without_gil(): the job's errno is its result. */
+static int
+sync_work(Mapping *m, void *arg)
+{
+    SyncJob *j = arg;
+    sync_job_locked(m, j);
+    return j->err;
+}
+
+/* Run `j` with the GIL released and map_lock shared; NOGIL_OK, or the
+ * result for raise_sync_failure(). */
 static int
 sync_job(Mapping *m, SyncJob *j)
 {
-    int closed;
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_rdlock(&m->map_lock);
-    closed = m->closed;
-    if (!closed) {
-        sync_job_locked(m, j);
-    }
-    pthread_rwlock_unlock(&m->map_lock);
-    Py_END_ALLOW_THREADS
-    return closed ? -1 : 0;
+    return without_gil(m, 0, -1, sync_work, j);
 }
 
 /* Raise FlushFailedError for a failed job (or MappingClosedError). */
 static int
-raise_sync_failure(Mapping *m, int rc, SyncJob *j)
+raise_sync_failure(Mapping *m, int rc, const SyncJob *j)
 {
-    if (rc < 0) {
-        raise_closed(m);
-        return -1;
-    }
     ModState *st = state_of((PyObject *)m);
     if (st != NULL) {
-        raise_os_error(m, st->FlushFailedError, j->err, j->step);
+        raise_nogil(m, rc, 0, 0, st->FlushFailedError, j->step);
     }
     return -1;
-}
-
-static void
-flush_lock_acquire(Mapping *m)
-{
-    if (pthread_mutex_trylock(&m->flush_lock) == 0) {
-        return;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&m->flush_lock);
-    Py_END_ALLOW_THREADS
 }
 
 static int
@@ -154,7 +131,7 @@ flush_all(Mapping *m)
         m->dirty_views = m->mut_exports > 0;
         return 0;
     }
-    flush_lock_acquire(m);
+    lock_nogil(m, LOCK_FLUSH);
     Py_ssize_t bytes = m->pending_bytes, writes = m->pending_writes;
     int had_views = m->dirty_views, meta = m->sync_meta;
     PyObject *dir = m->sync_dir; /* reference moved into this call */
@@ -165,7 +142,7 @@ flush_all(Mapping *m)
                  dir ? PyBytes_AS_STRING(dir) : NULL, 0, NULL, 0};
     int rc = sync_job(m, &j);
     pthread_mutex_unlock(&m->flush_lock);
-    if (rc < 0 || j.err != 0) {
+    if (rc != NOGIL_OK) {
         /* Keep everything owed for the next attempt; only a directory
          * that cannot be synced (removed, say) is reported once, not
          * retried forever. */
@@ -306,18 +283,7 @@ page_range(Mapping *m, PyObject *offo, PyObject *leno, Py_ssize_t *start,
     else if (check_range(m, offo, leno, &off, &len) < 0) {
         return -1;
     }
-    Py_ssize_t ps = page_size_value();
-    *start = off - off % ps;
-    *end = off + len;
-    if (*end % ps) {
-        *end += ps - *end % ps;
-    }
-    if (*end > m->map_size) {
-        *end = m->map_size;
-    }
-    if (len == 0) {
-        *end = *start;
-    }
+    page_widen(m, off, len, start, end);
     return 0;
 }
 
@@ -344,11 +310,11 @@ Mapping_flush_range(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_RETURN_NONE;
     }
     if (needs_sync(m)) {
-        flush_lock_acquire(m);
+        lock_nogil(m, LOCK_FLUSH);
         SyncJob j = {start, end, MS_SYNC, 0, NULL, 0, NULL, 0};
         int rc = sync_job(m, &j);
         pthread_mutex_unlock(&m->flush_lock);
-        if (rc < 0 || j.err != 0) {
+        if (rc != NOGIL_OK) {
             raise_sync_failure(m, rc, &j);
             return NULL;
         }
@@ -398,7 +364,7 @@ Mapping_start_flush(PyObject *self, PyObject *args, PyObject *kwds)
     if (end > start && needs_sync(m)) {
         SyncJob j = {start, end, 0, 0, NULL, 0, NULL, 0};
         rc = sync_job(m, &j);
-        if (rc < 0 || j.err != 0) {
+        if (rc != NOGIL_OK) {
             raise_sync_failure(m, rc, &j);
             return NULL;
         }
@@ -490,11 +456,15 @@ remap_fresh(Mapping *m, Py_ssize_t new_size)
 }
 
 /* Change the mapping's size; map_lock is held exclusive and the GIL held.
- * Returns 0 or an errno, with the mapping intact on failure. */
+ * Returns 0 or an errno, with the mapping intact on failure.  When the
+ * file was grown for a mapping that then could not be made, it is cut
+ * back; if even that fails, *stuck_err is its errno (the file stays
+ * longer than the mapping, and the caller must say so). */
 static int
-remap_locked(Mapping *m, Py_ssize_t new_size)
+remap_locked(Mapping *m, Py_ssize_t new_size, int *stuck_err)
 {
     Py_ssize_t old = m->size;
+    *stuck_err = 0;
     if (new_size > old && ftruncate(m->fd, new_size) != 0) {
         return errno;
     }
@@ -513,8 +483,8 @@ remap_locked(Mapping *m, Py_ssize_t new_size)
 #endif
     if (p == MAP_FAILED) {
         int err = errno;
-        if (new_size > old) {
-            (void)ftruncate(m->fd, old);
+        if (new_size > old && ftruncate(m->fd, old) != 0) {
+            *stuck_err = errno;
         }
         return err;
     }
@@ -569,25 +539,37 @@ Mapping_resize(PyObject *self, PyObject *arg)
     if (m->exports > 0) {
         return raise_busy(m, "resize");
     }
-    lock_exclusive(m);
+    lock_nogil(m, LOCK_MAP_EXCLUSIVE);
     if (m->closed || m->exports > 0) {
         pthread_rwlock_unlock(&m->map_lock);
         return m->closed ? raise_closed(m) : raise_busy(m, "resize");
     }
     Py_ssize_t old_size = m->size;
-    int err = new_size == m->size ? 0 : remap_locked(m, new_size);
+    int stuck = 0;
+    int err = new_size == m->size ? 0 : remap_locked(m, new_size, &stuck);
     pthread_rwlock_unlock(&m->map_lock);
     if (new_size != old_size) {
         m->sync_meta = 1; /* the next flush makes the new size durable */
     }
     if (err != 0) {
         PyObject *w = where(m);
-        if (w != NULL) {
+        if (w != NULL && stuck == 0) {
             raise_fmt(st->ResizeFailedError,
                       "cannot resize mapping%U to %zd bytes: %s", w, new_size,
                       strerror(err));
-            Py_DECREF(w);
         }
+        else if (w != NULL) {
+            /* Two strerror() results: copy the first, they may share a
+             * buffer. */
+            char first[128];
+            snprintf(first, sizeof first, "%s", strerror(err));
+            raise_fmt(st->ResizeFailedError,
+                      "cannot resize mapping%U to %zd bytes: %s; the file "
+                      "stays %zd bytes long (cutting it back to %zd failed: "
+                      "%s)", w, new_size, first, new_size, old_size,
+                      strerror(stuck));
+        }
+        Py_XDECREF(w);
         return NULL;
     }
     Py_RETURN_NONE;

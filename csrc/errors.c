@@ -154,14 +154,31 @@ errors_init(PyObject *module, ModState *st)
     return st->os_errors == NULL ? -1 : 0;
 }
 
+/* Name a path for messages: " of '<path>'", or "" without one. */
+static PyObject *
+where_path(PyObject *path)
+{
+    if (path == NULL || path == Py_None) {
+        return PyUnicode_FromString("");
+    }
+    return PyUnicode_FromFormat(" of %R", path);
+}
+
 /* Describe the mapping for messages: " of '<path>'" or "". */
 static PyObject *
 where(Mapping *m)
 {
-    if (m == NULL || m->path == NULL || m->path == Py_None) {
-        return PyUnicode_FromString("");
-    }
-    return PyUnicode_FromFormat(" of %R", m->path);
+    return where_path(m != NULL ? m->path : NULL);
+}
+
+/* The module state and where(m) that every message about `m` needs; NULL
+ * with an exception set when either cannot be had. */
+static ModState *
+state_and_where(Mapping *m, PyObject **w)
+{
+    ModState *st = state_of((PyObject *)m);
+    *w = st != NULL ? where(m) : NULL;
+    return *w != NULL ? st : NULL;
 }
 
 /* Raise `cls(message)`; message built by PyUnicode_FromFormatV. */
@@ -182,12 +199,9 @@ raise_fmt(PyObject *cls, const char *fmt, ...)
 static PyObject *
 raise_closed(Mapping *m)
 {
-    ModState *st = state_of((PyObject *)m);
+    PyObject *w;
+    ModState *st = state_and_where(m, &w);
     if (st == NULL) {
-        return NULL;
-    }
-    PyObject *w = where(m);
-    if (w == NULL) {
         return NULL;
     }
     raise_fmt(st->MappingClosedError, "mapping%U is closed", w);
@@ -199,12 +213,9 @@ static PyObject *
 raise_mode(Mapping *m, const char *what)
 {
     static const char *names[] = {"read-only", "read-write", "copy-on-write"};
-    ModState *st = state_of((PyObject *)m);
+    PyObject *w;
+    ModState *st = state_and_where(m, &w);
     if (st == NULL) {
-        return NULL;
-    }
-    PyObject *w = where(m);
-    if (w == NULL) {
         return NULL;
     }
     raise_fmt(st->InvalidModeError, "%s is not allowed on the %s mapping%U",
@@ -213,10 +224,11 @@ raise_mode(Mapping *m, const char *what)
     return NULL;
 }
 
-/* Raise an exception instance after setting keyword attributes on it. */
+/* cls(msg) with up to three attributes set on it (k NULL: none); a new
+ * reference, or NULL with an exception. */
 static PyObject *
-raise_with_attrs(PyObject *cls, PyObject *msg, const char *k1, PyObject *v1,
-                 const char *k2, PyObject *v2, const char *k3, PyObject *v3)
+exc_with_attrs(PyObject *cls, PyObject *msg, const char *k1, PyObject *v1,
+               const char *k2, PyObject *v2, const char *k3, PyObject *v3)
 {
     PyObject *exc = PyObject_CallOneArg(cls, msg);
     if (exc == NULL) {
@@ -228,8 +240,17 @@ raise_with_attrs(PyObject *cls, PyObject *msg, const char *k1, PyObject *v1,
         Py_DECREF(exc);
         return NULL;
     }
-    PyErr_SetObject(cls, exc);
-    Py_DECREF(exc);
+    return exc;
+}
+
+/* Raise an exception made by exc_with_attrs() (NULL passes through). */
+static PyObject *
+raise_exc(PyObject *exc)
+{
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
     return NULL;
 }
 
@@ -255,32 +276,40 @@ int_text(PyObject *v)
     return s;
 }
 
-/* OutOfBoundsError for (offset, length) against total; the originals are
- * Python ints so values beyond Py_ssize_t are reported exactly. */
+/* The OutOfBoundsError (not raised) for (offset, length) against `total`,
+ * the one place its message is written; the Python facade builds its
+ * bounds errors through _core._out_of_bounds.  off and len are Python
+ * ints, so values beyond Py_ssize_t are reported exactly; `path` may be
+ * NULL or None; `within` names what the range must fit in. */
+static PyObject *
+bounds_error(ModState *st, PyObject *off, PyObject *len, Py_ssize_t total,
+             PyObject *path, const char *within)
+{
+    PyObject *tot = PyLong_FromSsize_t(total);
+    PyObject *w = tot ? where_path(path) : NULL;
+    PyObject *offs = w ? int_text(off) : NULL;
+    PyObject *lens = offs ? int_text(len) : NULL;
+    PyObject *msg = lens ? PyUnicode_FromFormat(
+                               "range offset=%U length=%U is outside %s%U "
+                               "(length %zd)", offs, lens, within, w, total)
+                         : NULL;
+    PyObject *exc = msg ? exc_with_attrs(st->OutOfBoundsError, msg, "offset",
+                                         off, "length", len, "total", tot)
+                        : NULL;
+    Py_XDECREF(tot);
+    Py_XDECREF(w);
+    Py_XDECREF(offs);
+    Py_XDECREF(lens);
+    Py_XDECREF(msg);
+    return exc;
+}
+
+/* Raise OutOfBoundsError for (off, len), Python ints, outside `m`. */
 static PyObject *
 raise_bounds_obj(ModState *st, Mapping *m, PyObject *off, PyObject *len,
                  Py_ssize_t total)
 {
-    PyObject *tot = PyLong_FromSsize_t(total);
-    PyObject *w = where(m);
-    PyObject *offs = int_text(off);
-    PyObject *lens = offs ? int_text(len) : NULL;
-    PyObject *msg = NULL;
-    if (tot && w && lens) {
-        msg = PyUnicode_FromFormat(
-            "range offset=%U length=%U is outside the mapping%U "
-            "(length %zd)", offs, lens, w, total);
-    }
-    Py_XDECREF(offs);
-    Py_XDECREF(lens);
-    if (msg) {
-        raise_with_attrs(st->OutOfBoundsError, msg, "offset", off, "length",
-                         len, "total", tot);
-    }
-    Py_XDECREF(tot);
-    Py_XDECREF(w);
-    Py_XDECREF(msg);
-    return NULL;
+    return raise_exc(bounds_error(st, off, len, total, m->path, "the mapping"));
 }
 
 static PyObject *
@@ -416,3 +445,47 @@ as_offset(PyObject *obj, Py_ssize_t *out, const char *what)
     Py_DECREF(idx);
     return rc;
 }
+
+/* ---- module functions: the rules above, for the Python facade -------- */
+
+PyDoc_STRVAR(mod_out_of_bounds_doc,
+"_out_of_bounds($module, offset, length, total, path=None,\n"
+"               within='the mapping', /)\n--\n\n"
+"Build (not raise) the OutOfBoundsError for a range, with the message\n"
+"and the offset/length/total attributes the core's own errors carry.\n\n"
+"    >>> _out_of_bounds(10, 5, 12).total\n    12");
+
+static PyObject *
+mod_out_of_bounds(PyObject *mod, PyObject *args)
+{
+    PyObject *off, *len, *path = Py_None;
+    Py_ssize_t total;
+    const char *within = "the mapping";
+    if (!PyArg_ParseTuple(args, "O!O!n|Os:_out_of_bounds", &PyLong_Type, &off,
+                          &PyLong_Type, &len, &total, &path, &within)) {
+        return NULL;
+    }
+    return bounds_error(PyModule_GetState(mod), off, len, total, path, within);
+}
+
+PyDoc_STRVAR(mod_int_text_doc,
+"_int_text($module, value, /)\n--\n\n"
+"str(value) for messages; an int too long to print is described by its\n"
+"size instead.\n\n"
+"    >>> _int_text(10 ** 5000)\n    '<16610-bit int>'");
+
+static PyObject *
+mod_int_text(PyObject *mod, PyObject *value)
+{
+    (void)mod;
+    if (!PyLong_Check(value)) {
+        return PyErr_Format(PyExc_TypeError, "_int_text() needs an int, not "
+                            "%.100s", Py_TYPE(value)->tp_name);
+    }
+    return int_text(value);
+}
+
+#define ERRORS_MODULE_METHODS                                                 \
+    {"_out_of_bounds", mod_out_of_bounds, METH_VARARGS,                       \
+     mod_out_of_bounds_doc},                                                  \
+    {"_int_text", mod_int_text, METH_O, mod_int_text_doc},

@@ -145,8 +145,6 @@ map_anonymous(Mapping *m, Py_ssize_t size, int huge)
     return 0;
 }
 
-static Py_ssize_t page_size_value(void);
-
 /* Fault every page of a fresh file mapping in for reading (TouchHint.EAGER)
  * by reading one byte per page.  Reading never breaks copy-on-write, and
  * it is faster than MAP_POPULATE or MADV_POPULATE_READ (about 55 against
@@ -276,7 +274,8 @@ Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
     }
     if (populate && fd < 0 && size > 0) {
         unsigned char sink;
-        (void)guarded_touch(m->data, (size_t)size, 4096, &sink);
+        (void)guarded_touch(m->data, (size_t)size, (size_t)page_size_value(),
+                            &sink);
     }
     m->size = size;
     m->closed = 0;
@@ -329,18 +328,6 @@ raise_busy(Mapping *m, const char *what)
     return NULL;
 }
 
-/* Take map_lock exclusive without holding the GIL while we wait. */
-static void
-lock_exclusive(Mapping *m)
-{
-    if (pthread_rwlock_trywrlock(&m->map_lock) == 0) {
-        return;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_wrlock(&m->map_lock);
-    Py_END_ALLOW_THREADS
-}
-
 PyDoc_STRVAR(Mapping_close_doc,
 "close($self, /)\n--\n\n"
 "Unmap and close. Idempotent. Flushes first unless the policy is NEVER\n"
@@ -359,7 +346,7 @@ Mapping_close(PyObject *self, PyObject *Py_UNUSED(ignored))
     if (m->exports > 0) {
         return raise_busy(m, "close");
     }
-    lock_exclusive(m);
+    lock_nogil(m, LOCK_MAP_EXCLUSIVE);
     if (m->closed || m->exports > 0) {
         pthread_rwlock_unlock(&m->map_lock);
         if (m->closed) {

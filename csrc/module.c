@@ -4,6 +4,8 @@
  * here, so everything stays static and visible to the optimiser. */
 #include "common.h"
 #include "errors.c"
+#include "sigbus.c"
+#include "nogil.c"
 #include "copy.c"
 #include "mapping.c"
 #include "ops.c"
@@ -81,7 +83,8 @@ static PyType_Slot Mapping_slots[] = {
 static PyType_Spec Mapping_spec = {
     .name = "mmap_io._core.Mapping",
     .basicsize = sizeof(Mapping),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC |
+             MMAPIO_TPFLAGS_IMMUTABLE,
     .slots = Mapping_slots,
 };
 
@@ -123,6 +126,7 @@ static PyMethodDef module_methods[] = {
     {"os_error", (PyCFunction)(void (*)(void))mod_os_error,
      METH_VARARGS | METH_KEYWORDS, os_error_doc},
     SYSCALLS_MODULE_METHODS
+    ERRORS_MODULE_METHODS
     {NULL, NULL, 0, NULL},
 };
 

@@ -3,15 +3,36 @@
  * of times a second and argument-clinic-free parsing is most of the cost. */
 #include "common.h"
 
+/* The argument-count check of every METH_FASTCALL method, with CPython's
+ * wording.  Returns 1 when `nargs` is in [min, max], else 0 with
+ * TypeError. */
 static int
+nargs_error(const char *name, Py_ssize_t nargs, Py_ssize_t min,
+            Py_ssize_t max)
+{
+    if (min == max) {
+        PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd argument%s "
+                     "(%zd given)", name, min, min == 1 ? "" : "s", nargs);
+    }
+    else {
+        PyErr_Format(PyExc_TypeError, "%s() takes from %zd to %zd arguments "
+                     "(%zd given)", name, min, max, nargs);
+    }
+    return 0;
+}
+
+static inline int
+nargs_between(const char *name, Py_ssize_t nargs, Py_ssize_t min,
+              Py_ssize_t max)
+{
+    return nargs >= min && nargs <= max ? 1
+                                        : nargs_error(name, nargs, min, max);
+}
+
+static inline int
 nargs_ok(const char *name, Py_ssize_t nargs, Py_ssize_t want)
 {
-    if (nargs != want) {
-        PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd arguments (%zd given)",
-                     name, want, nargs);
-        return 0;
-    }
-    return 1;
+    return nargs_between(name, nargs, want, want);
 }
 
 /* After a failed PyObject_GetBuffer on an argument: unsuitable objects

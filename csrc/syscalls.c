@@ -6,9 +6,9 @@
  * range (check_range) and then widened outward to whole pages, because
  * the kernel wants page-aligned addresses.  The syscall runs either with
  * the GIL held (small, cheap ranges: data cannot move while we hold it) or
- * with the GIL released and map_lock held shared; in the second case the
- * range is checked again under the lock, since a resize may have moved or
- * shrunk the mapping meanwhile.
+ * with the GIL released through without_gil() (nogil.c: map_lock held
+ * shared, the range checked again under the lock, since a resize may have
+ * moved or shrunk the mapping meanwhile).
  */
 #include "common.h"
 
@@ -110,11 +110,6 @@ enum span_op {
     OP_TOUCH,
 };
 
-/* Results besides 0 and a positive errno. */
-#define SPAN_CLOSED (-1)
-#define SPAN_MOVED (-2)
-#define SPAN_SIGBUS (-3)
-
 typedef struct {
     enum span_op op;
     int advice;              /* OP_MADVISE */
@@ -124,21 +119,17 @@ typedef struct {
     Py_ssize_t resident;     /* OP_MINCORE: pages with bit 0 set */
 } span_req;
 
-/* Widen [off, off+len) outward to whole pages, capped at the mapped size. */
+/* Widen the request's range outward to whole pages (page_widen). */
 static void
 page_span(Mapping *m, span_req *r)
 {
-    Py_ssize_t ps = page_size_value();
-    Py_ssize_t end = r->off + r->len;
-    Py_ssize_t rem = end % ps;
-    if (rem != 0) {
-        end = m->map_size - end < ps - rem ? m->map_size : end + (ps - rem);
-    }
-    r->start = r->off - r->off % ps;
+    Py_ssize_t end;
+    page_widen(m, r->off, r->len, &r->start, &end);
     r->span = end - r->start;
 }
 
-/* The syscall itself; the caller holds the GIL or map_lock shared. */
+/* The syscall itself; the caller holds the GIL or map_lock shared.
+ * Returns 0, an errno or NOGIL_SIGBUS. */
 static int
 span_do(Mapping *m, span_req *r)
 {
@@ -184,10 +175,22 @@ span_do(Mapping *m, span_req *r)
         unsigned char sink;
         return guarded_touch(p, n, (size_t)page_size_value(), &sink) == 0
                    ? 0
-                   : SPAN_SIGBUS;
+                   : NOGIL_SIGBUS;
     }
     }
     return EINVAL;
+}
+
+/* span_do() for without_gil(), which re-checked the caller's range; the
+ * page-widened span must still lie in the mapping too. */
+static int
+span_work(Mapping *m, void *arg)
+{
+    span_req *r = arg;
+    if (m->map_size - r->start < r->span) {
+        return NOGIL_MOVED;
+    }
+    return span_do(m, r);
 }
 
 /* Run `r` on its span: directly when `release` is 0 (GIL held), else with
@@ -198,22 +201,7 @@ span_run(Mapping *m, span_req *r, int release)
     if (!release) {
         return span_do(m, r);
     }
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_rdlock(&m->map_lock);
-    if (m->closed) {
-        rc = SPAN_CLOSED;
-    }
-    else if (r->off > m->size || m->size - r->off < r->len ||
-             m->map_size - r->start < r->span) {
-        rc = SPAN_MOVED;
-    }
-    else {
-        rc = span_do(m, r);
-    }
-    pthread_rwlock_unlock(&m->map_lock);
-    Py_END_ALLOW_THREADS
-    return rc;
+    return without_gil(m, r->off, r->len, span_work, r);
 }
 
 /* Turn a span_run result into an exception; `cls` NULL picks the class of
@@ -221,19 +209,10 @@ span_run(Mapping *m, span_req *r, int release)
 static PyObject *
 span_error(Mapping *m, span_req *r, int rc, PyObject *cls, const char *call)
 {
-    if (rc == SPAN_CLOSED) {
-        return raise_closed(m);
-    }
-    if (rc == SPAN_MOVED) {
-        return raise_bounds(m, r->off, r->len);
-    }
-    if (rc == SPAN_SIGBUS) {
-        return raise_truncated(m, r->off, r->len);
-    }
     char ctx[200];
     snprintf(ctx, sizeof ctx, "%s failed on bytes %zd..%zd (widened to %zd..%zd)",
              call, r->off, r->off + r->len, r->start, r->start + r->span);
-    return raise_os_error(m, cls, rc, ctx);
+    return raise_nogil(m, rc, r->off, r->len, cls, ctx);
 }
 
 /* Parse (offset, length), check the range and fill the request. */
