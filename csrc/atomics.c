@@ -8,14 +8,20 @@
  * same file.
  *
  * The operations run with the GIL held and take no lock: they cannot race
- * with close()/resize() (both refuse while exports > 0).  Each access is
- * guarded like the copies in copy.c, so touching a page the backing file
+ * with close()/resize() (both refuse while exports > 0).  Each access runs
+ * inside the SIGBUS guard (sigbus.c), so touching a page the backing file
  * no longer has (it was truncated by someone else) raises
  * FileTruncatedError instead of killing the process with SIGBUS.
  *
+ * AtomicU64, AtomicU32 and AtomicSlice share one header (ATOMIC_HEAD), one
+ * lifecycle (release/traverse/clear/dealloc, Atomic_*), and the two view
+ * types one method table: the item width is a field, and atomic_do() is
+ * the one place that branches on it.
+ *
  * Methods are METH_NOARGS/METH_O/METH_FASTCALL and parse their ints with
  * PyLong_AsUnsignedLongLong, whose one-digit case is a plain load: these
- * are hot paths.
+ * are hot paths (no lock, no indirect call: one noinline guarded function
+ * per width around the __atomic builtin).
  */
 #include "common.h"
 
@@ -437,10 +443,11 @@ atomic_make_view(PyObject *self, PyObject *offo, int width)
 
 static PyObject *
 atomic_make_slice(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
-                  int width, const char *name)
+                  int width)
 {
     Mapping *m = (Mapping *)self;
-    if (!nargs_ok(name, nargs, 2)) {
+    if (!nargs_ok(width == 8 ? "atomic_u64_slice" : "atomic_u32_slice", nargs,
+                  2)) {
         return NULL;
     }
     ModState *st = state_of(self);
@@ -454,61 +461,13 @@ atomic_make_slice(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
 
 /* ---- Mapping methods ------------------------------------------------- */
 
-PyDoc_STRVAR(Mapping_atomic_u64_doc,
-"atomic_u64($self, offset, /)\n--\n\n"
-"An AtomicU64 over the 8 bytes at `offset` (a multiple of 8, else\n"
-"MisalignedError).  The view holds the mapping open (close()/resize()\n"
-"raise BusyError) until it is released.\n\n"
-"    >>> with m.atomic_u64(0) as c:\n"
-"    ...     c.fetch_add(1)\n    0");
+BIND_O(Mapping_atomic_u64, atomic_make_view, 8)
 
-static PyObject *
-Mapping_atomic_u64(PyObject *self, PyObject *offset)
-{
-    return atomic_make_view(self, offset, 8);
-}
+BIND_O(Mapping_atomic_u32, atomic_make_view, 4)
 
-PyDoc_STRVAR(Mapping_atomic_u32_doc,
-"atomic_u32($self, offset, /)\n--\n\n"
-"An AtomicU32 over the 4 bytes at `offset` (a multiple of 4, else\n"
-"MisalignedError).  The view holds the mapping open until released.\n\n"
-"    >>> with m.atomic_u32(4) as c:\n"
-"    ...     c.store(7); c.load()\n    7");
+BIND_FASTCALL(Mapping_atomic_u64_slice, atomic_make_slice, 8)
 
-static PyObject *
-Mapping_atomic_u32(PyObject *self, PyObject *offset)
-{
-    return atomic_make_view(self, offset, 4);
-}
-
-PyDoc_STRVAR(Mapping_atomic_u64_slice_doc,
-"atomic_u64_slice($self, offset, count, /)\n--\n\n"
-"A sequence of `count` AtomicU64 views starting at `offset` (a multiple\n"
-"of 8).  Supports len(), indexing (negative too) and iteration; each item\n"
-"is its own view.  Holds the mapping open until released.\n\n"
-"    >>> with m.atomic_u64_slice(0, 4) as arr:\n"
-"    ...     arr[-1].fetch_add(5); [c.load() for c in arr]\n"
-"    0\n    [0, 0, 0, 5]");
-
-static PyObject *
-Mapping_atomic_u64_slice(PyObject *self, PyObject *const *args,
-                         Py_ssize_t nargs)
-{
-    return atomic_make_slice(self, args, nargs, 8, "atomic_u64_slice");
-}
-
-PyDoc_STRVAR(Mapping_atomic_u32_slice_doc,
-"atomic_u32_slice($self, offset, count, /)\n--\n\n"
-"A sequence of `count` AtomicU32 views starting at `offset` (a multiple\n"
-"of 4).  Holds the mapping open until released.\n\n"
-"    >>> len(m.atomic_u32_slice(0, 16))\n    16");
-
-static PyObject *
-Mapping_atomic_u32_slice(PyObject *self, PyObject *const *args,
-                         Py_ssize_t nargs)
-{
-    return atomic_make_slice(self, args, nargs, 4, "atomic_u32_slice");
-}
+BIND_FASTCALL(Mapping_atomic_u32_slice, atomic_make_slice, 4)
 
 /* Entries added to Mapping's method table. */
 #define ATOMICS_MAPPING_METHODS                                              \
@@ -554,27 +513,12 @@ atomic_write_arg(AtomicView *a, PyObject *arg, const char *op, uint64_t *v)
     return 0;
 }
 
-PyDoc_STRVAR(Atomic_load_doc,
-"load($self, /)\n--\n\n"
-"The current value (a sequentially consistent load).  The only operation\n"
-"allowed on a read-only mapping.\n\n"
-"    >>> c.load()\n    0");
-
 static PyObject *
 Atomic_load(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     AtomicView *a = (AtomicView *)self;
-    if (atomic_open(a) < 0) {
-        return NULL;
-    }
-    return atomic_rmw(a, AOP_LOAD, 0);
+    return atomic_open(a) < 0 ? NULL : atomic_rmw(a, AOP_LOAD, 0);
 }
-
-PyDoc_STRVAR(Atomic_store_doc,
-"store($self, value, /)\n--\n\n"
-"Set the value (a sequentially consistent store).  `value` must fit the\n"
-"type (else OverflowError).\n\n"
-"    >>> c.store(5); c.load()\n    5");
 
 static PyObject *
 Atomic_store(PyObject *self, PyObject *arg)
@@ -590,8 +534,7 @@ Atomic_store(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
-#define DEFINE_RMW_METHOD(NAME, OP, DOC)                                     \
-    PyDoc_STRVAR(Atomic_##NAME##_doc, DOC);                                  \
+#define DEFINE_RMW_METHOD(NAME, OP)                                          \
     static PyObject *Atomic_##NAME(PyObject *self, PyObject *arg)            \
     {                                                                        \
         AtomicView *a = (AtomicView *)self;                                  \
@@ -602,38 +545,12 @@ Atomic_store(PyObject *self, PyObject *arg)
         return atomic_rmw(a, OP, v);                                         \
     }
 
-DEFINE_RMW_METHOD(fetch_add, AOP_ADD,
-"fetch_add($self, value, /)\n--\n\n"
-"Add `value` (wrapping modulo 2**64 / 2**32); returns the old value.\n\n"
-"    >>> c.store(1); c.fetch_add(2), c.load()\n    (1, 3)")
-DEFINE_RMW_METHOD(fetch_sub, AOP_SUB,
-"fetch_sub($self, value, /)\n--\n\n"
-"Subtract `value` (wrapping); returns the old value.\n\n"
-"    >>> c.store(0); c.fetch_sub(1), c.load() == 2**64 - 1\n    (0, True)")
-DEFINE_RMW_METHOD(fetch_and, AOP_AND,
-"fetch_and($self, value, /)\n--\n\n"
-"Bitwise AND with `value`; returns the old value.\n\n"
-"    >>> c.store(0b1100); c.fetch_and(0b1010), c.load()\n    (12, 8)")
-DEFINE_RMW_METHOD(fetch_or, AOP_OR,
-"fetch_or($self, value, /)\n--\n\n"
-"Bitwise OR with `value`; returns the old value.\n\n"
-"    >>> c.store(0b1100); c.fetch_or(0b1010), c.load()\n    (12, 14)")
-DEFINE_RMW_METHOD(fetch_xor, AOP_XOR,
-"fetch_xor($self, value, /)\n--\n\n"
-"Bitwise XOR with `value`; returns the old value.\n\n"
-"    >>> c.store(0b1100); c.fetch_xor(0b1010), c.load()\n    (12, 6)")
-DEFINE_RMW_METHOD(swap, AOP_SWAP,
-"swap($self, value, /)\n--\n\n"
-"Store `value`; returns the old value.\n\n"
-"    >>> c.store(1); c.swap(9), c.load()\n    (1, 9)")
-
-PyDoc_STRVAR(Atomic_compare_exchange_doc,
-"compare_exchange($self, expected, new, /)\n--\n\n"
-"If the value equals `expected`, store `new`.  Returns\n"
-"(succeeded, previous): `previous` is the value found (== expected when\n"
-"it succeeded).\n\n"
-"    >>> c.store(1); c.compare_exchange(1, 2), c.compare_exchange(1, 3)\n"
-"    ((True, 1), (False, 2))");
+DEFINE_RMW_METHOD(fetch_add, AOP_ADD)
+DEFINE_RMW_METHOD(fetch_sub, AOP_SUB)
+DEFINE_RMW_METHOD(fetch_and, AOP_AND)
+DEFINE_RMW_METHOD(fetch_or, AOP_OR)
+DEFINE_RMW_METHOD(fetch_xor, AOP_XOR)
+DEFINE_RMW_METHOD(swap, AOP_SWAP)
 
 static PyObject *
 Atomic_compare_exchange(PyObject *self, PyObject *const *args,
@@ -681,12 +598,6 @@ atomic_release(AtomicHead *a)
     }
 }
 
-PyDoc_STRVAR(Atomic_release_doc,
-"release($self, /)\n--\n\n"
-"Give back the view's hold on the mapping (close()/resize() work again).\n"
-"Idempotent; the view raises MappingClosedError afterwards.\n\n"
-"    >>> c.release(); c.released\n    True");
-
 static PyObject *
 Atomic_release(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -712,12 +623,6 @@ Atomic_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     atomic_release((AtomicHead *)self);
     Py_RETURN_FALSE;
-}
-
-static PyObject *
-Atomic_get_offset(PyObject *self, void *Py_UNUSED(c))
-{
-    return PyLong_FromSsize_t(((AtomicHead *)self)->offset);
 }
 
 static PyObject *
@@ -858,32 +763,21 @@ static PyMethodDef Atomic_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyGetSetDef Atomic_getset[] = {
-    {"offset", Atomic_get_offset, NULL,
+static PyMemberDef Atomic_members[] = {
+    {"offset", T_PYSSIZET, offsetof(AtomicView, offset), READONLY,
      "Byte offset in the mapping.\n\n"
-     "    >>> m.atomic_u64(16).offset\n    16", NULL},
+     "    >>> m.atomic_u64(16).offset\n    16"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+/* Shared by views and slices. */
+static PyGetSetDef Atomic_getset[] = {
     {"released", Atomic_get_released, NULL,
      "True once release() was called (or the with block ended).\n\n"
      "    >>> with m.atomic_u64(0) as c:\n    ...     pass\n"
      "    >>> c.released\n    True", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
-
-PyDoc_STRVAR(AtomicU64_doc,
-"A lock-free, sequentially consistent unsigned 64-bit integer in mapped\n"
-"memory (made by Mapping.atomic_u64).  Works across threads and across\n"
-"processes that map the same file.  Arithmetic wraps modulo 2**64.\n"
-"Two views are equal when they are the same cell (same mapping object,\n"
-"same offset); a released view equals only itself.\n\n"
-"    >>> with m.atomic_u64(0) as c:\n"
-"    ...     c.fetch_add(2); c.load()\n    0\n    2");
-
-PyDoc_STRVAR(AtomicU32_doc,
-"A lock-free, sequentially consistent unsigned 32-bit integer in mapped\n"
-"memory (made by Mapping.atomic_u32).  Arithmetic wraps modulo 2**32.\n"
-"Equality and hashing as for AtomicU64.\n\n"
-"    >>> with m.atomic_u32(0) as c:\n"
-"    ...     c.fetch_sub(1); c.load()\n    0\n    4294967295");
 
 #define ATOMIC_VIEW_SLOTS(DOC)                                               \
     {                                                                        \
@@ -892,6 +786,7 @@ PyDoc_STRVAR(AtomicU32_doc,
         {Py_tp_repr, Atomic_repr},                                           \
         {Py_tp_methods, Atomic_methods},                                     \
         {Py_tp_getset, Atomic_getset},                                       \
+        {Py_tp_members, Atomic_members},                                     \
         {Py_tp_richcompare, Atomic_richcompare},                             \
         {Py_tp_hash, Atomic_hash},                                           \
         {0, NULL},                                                           \
@@ -900,19 +795,10 @@ PyDoc_STRVAR(AtomicU32_doc,
 static PyType_Slot AtomicU64_slots[] = ATOMIC_VIEW_SLOTS(AtomicU64_doc);
 static PyType_Slot AtomicU32_slots[] = ATOMIC_VIEW_SLOTS(AtomicU32_doc);
 
-static PyType_Spec AtomicU64_spec = {
-    .name = "mmap_io.AtomicU64",
-    .basicsize = sizeof(AtomicView),
-    .flags = ATOMIC_TPFLAGS,
-    .slots = AtomicU64_slots,
-};
-
-static PyType_Spec AtomicU32_spec = {
-    .name = "mmap_io.AtomicU32",
-    .basicsize = sizeof(AtomicView),
-    .flags = ATOMIC_TPFLAGS,
-    .slots = AtomicU32_slots,
-};
+static PyType_Spec AtomicU64_spec = MMAPIO_TYPE_SPEC(
+    "mmap_io.AtomicU64", AtomicView, ATOMIC_TPFLAGS, AtomicU64_slots);
+static PyType_Spec AtomicU32_spec = MMAPIO_TYPE_SPEC(
+    "mmap_io.AtomicU32", AtomicView, ATOMIC_TPFLAGS, AtomicU32_slots);
 
 /* ---- AtomicSlice ----------------------------------------------------- */
 
@@ -1030,18 +916,6 @@ Slice_subscript(PyObject *self, PyObject *key)
     return NULL;
 }
 
-PyDoc_STRVAR(Slice_release_doc,
-"release($self, /)\n--\n\n"
-"Give back the slice's hold on the mapping.  Items already taken from it\n"
-"are views of their own and stay usable.  Idempotent.\n\n"
-"    >>> arr.release(); arr.released\n    True");
-
-static PyObject *
-Slice_get_itemsize(PyObject *self, void *Py_UNUSED(c))
-{
-    return PyLong_FromLong(((AtomicSlice *)self)->width);
-}
-
 static PyObject *
 Slice_repr(PyObject *self)
 {
@@ -1113,14 +987,6 @@ atomic_slice_bound(PyObject *arg, Py_ssize_t count, Py_ssize_t *out)
     return 0;
 }
 
-PyDoc_STRVAR(Slice_index_doc,
-"index($self, value, start=0, stop=sys.maxsize, /)\n--\n\n"
-"The position of the view `value` in the slice: the item that is the same\n"
-"cell (same mapping, same offset; see AtomicU64.__eq__).  ValueError if\n"
-"it is not an item, or lies outside [start, stop).\n\n"
-"    >>> arr = m.atomic_u64_slice(0, 4)\n"
-"    >>> arr.index(m.atomic_u64(16))\n    2");
-
 static PyObject *
 Slice_index(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1152,12 +1018,6 @@ Slice_index(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return NULL;
 }
 
-PyDoc_STRVAR(Slice_count_doc,
-"count($self, value, /)\n--\n\n"
-"1 if the view `value` is an item of the slice (the same cell), else 0.\n\n"
-"    >>> arr = m.atomic_u64_slice(0, 4)\n"
-"    >>> arr.count(arr[1]), arr.count(m.atomic_u64(64))\n    (1, 0)");
-
 static PyObject *
 Slice_count(PyObject *self, PyObject *value)
 {
@@ -1175,37 +1035,23 @@ static PyMethodDef Slice_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static PyGetSetDef Slice_getset[] = {
-    {"offset", Atomic_get_offset, NULL,
+static PyMemberDef Slice_members[] = {
+    {"offset", T_PYSSIZET, offsetof(AtomicSlice, offset), READONLY,
      "Byte offset of item 0.\n\n"
-     "    >>> m.atomic_u32_slice(64, 4).offset\n    64", NULL},
-    {"itemsize", Slice_get_itemsize, NULL,
+     "    >>> m.atomic_u32_slice(64, 4).offset\n    64"},
+    {"itemsize", T_INT, offsetof(AtomicSlice, width), READONLY,
      "8 for AtomicU64, 4 for AtomicU32.\n\n"
-     "    >>> m.atomic_u32_slice(0, 4).itemsize\n    4", NULL},
-    {"released", Atomic_get_released, NULL,
-     "True once released.\n\n"
-     "    >>> arr = m.atomic_u64_slice(0, 2); arr.release(); arr.released\n"
-     "    True", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
+     "    >>> m.atomic_u32_slice(0, 4).itemsize\n    4"},
+    {NULL, 0, 0, 0, NULL},
 };
-
-PyDoc_STRVAR(AtomicSlice_doc,
-"A collections.abc.Sequence of consecutive AtomicU64 or AtomicU32 views\n"
-"(made by Mapping.atomic_u64_slice / atomic_u32_slice).  len(), indexing\n"
-"with negative indices, contiguous slicing, iteration, reversed(), and\n"
-"`in` / index() / count() for views of its cells; each item is a view of\n"
-"its own.  Supports `with` and release().\n\n"
-"    >>> with m.atomic_u64_slice(0, 3) as arr:\n"
-"    ...     for c in arr:\n"
-"    ...         c.store(7)\n"
-"    ...     arr[-1].load()\n    7");
 
 static PyType_Slot AtomicSlice_slots[] = {
     {Py_tp_doc, (void *)AtomicSlice_doc},
     ATOMIC_LIFECYCLE_SLOTS
     {Py_tp_repr, Slice_repr},
     {Py_tp_methods, Slice_methods},
-    {Py_tp_getset, Slice_getset},
+    {Py_tp_getset, Atomic_getset},
+    {Py_tp_members, Slice_members},
     {Py_sq_length, Slice_length},
     {Py_sq_item, Slice_item},
     {Py_sq_contains, Slice_contains},
@@ -1214,36 +1060,29 @@ static PyType_Slot AtomicSlice_slots[] = {
     {0, NULL},
 };
 
-static PyType_Spec AtomicSlice_spec = {
-    .name = "mmap_io.AtomicSlice",
-    .basicsize = sizeof(AtomicSlice),
-    .flags = ATOMIC_TPFLAGS | Py_TPFLAGS_SEQUENCE,
-    .slots = AtomicSlice_slots,
-};
+static PyType_Spec AtomicSlice_spec = MMAPIO_TYPE_SPEC(
+    "mmap_io.AtomicSlice", AtomicSlice, ATOMIC_TPFLAGS | Py_TPFLAGS_SEQUENCE,
+    AtomicSlice_slots);
 
 static int
 atomics_init(PyObject *module, ModState *st)
 {
-    st->AtomicU64Type = (PyTypeObject *)PyType_FromModuleAndSpec(
-        module, &AtomicU64_spec, NULL);
-    if (st->AtomicU64Type == NULL ||
-        PyModule_AddObjectRef(module, "AtomicU64",
-                              (PyObject *)st->AtomicU64Type) < 0) {
-        return -1;
-    }
-    st->AtomicU32Type = (PyTypeObject *)PyType_FromModuleAndSpec(
-        module, &AtomicU32_spec, NULL);
-    if (st->AtomicU32Type == NULL ||
-        PyModule_AddObjectRef(module, "AtomicU32",
-                              (PyObject *)st->AtomicU32Type) < 0) {
-        return -1;
-    }
-    st->AtomicSliceType = (PyTypeObject *)PyType_FromModuleAndSpec(
-        module, &AtomicSlice_spec, NULL);
-    if (st->AtomicSliceType == NULL ||
-        PyModule_AddObjectRef(module, "AtomicSlice",
-                              (PyObject *)st->AtomicSliceType) < 0) {
-        return -1;
+    struct {
+        PyType_Spec *spec;
+        PyTypeObject **type;
+    } types[] = {
+        {&AtomicU64_spec, &st->AtomicU64Type},
+        {&AtomicU32_spec, &st->AtomicU32Type},
+        {&AtomicSlice_spec, &st->AtomicSliceType},
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        *types[i].type = (PyTypeObject *)PyType_FromModuleAndSpec(
+            module, types[i].spec, NULL);
+        /* Added under the name after the spec's last dot. */
+        if (*types[i].type == NULL ||
+            PyModule_AddType(module, *types[i].type) < 0) {
+            return -1;
+        }
     }
     return 0;
 }

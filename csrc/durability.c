@@ -241,24 +241,11 @@ report_deferred(Mapping *m, int rc)
     return NULL;
 }
 
-PyDoc_STRVAR(Mapping_flush_doc,
-"flush($self, /)\n--\n\n"
-"Write every dirty page to the file and wait (msync MS_SYNC). After the\n"
-"file was created or resized, also fsync the file (and, once, its parent\n"
-"directory) so its size is durable. A no-op on read-only, copy-on-write\n"
-"and anonymous mappings. Resets pending_bytes. If a background flush\n"
-"(FlushPolicy.every_millis) failed since the last flush(), raises that\n"
-"FlushFailedError (after flushing).\n\n"
-"    >>> m.update_region(0, b'x'); m.flush(); m.pending_bytes\n    0");
-
 static PyObject *
 Mapping_flush(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     Mapping *m = (Mapping *)self;
-    if (check_open(m) < 0) {
-        return NULL;
-    }
-    return report_deferred(m, flush_all(m));
+    return check_open(m) < 0 ? NULL : report_deferred(m, flush_all(m));
 }
 
 /* Validate (offset, length) and widen them outward to whole pages; length
@@ -286,14 +273,6 @@ page_range(Mapping *m, PyObject *offo, PyObject *leno, Py_ssize_t *start,
     page_widen(m, off, len, start, end);
     return 0;
 }
-
-PyDoc_STRVAR(Mapping_flush_range_doc,
-"flush_range($self, offset, length, /)\n--\n\n"
-"Flush [offset, offset+length), widened outward to whole pages, and wait\n"
-"(msync MS_SYNC). pending_bytes drops by the page-aligned length flushed\n"
-"(never below 0); writes outside the range stay counted. A zero length\n"
-"is a no-op.\n\n"
-"    >>> m.update_region(0, b'x'); m.flush_range(0, 1)");
 
 static PyObject *
 Mapping_flush_range(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -326,17 +305,6 @@ Mapping_flush_range(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_RETURN_NONE;
 }
-
-PyDoc_STRVAR(Mapping_start_flush_doc,
-"start_flush($self, /, offset=0, length=None)\n--\n\n"
-"Start writing the dirty pages of [offset, offset+length) (default: the\n"
-"whole mapping) back to the file without waiting: sync_file_range(\n"
-"SYNC_FILE_RANGE_WRITE) on Linux, where msync(MS_ASYNC) does nothing,\n"
-"msync(MS_ASYNC) elsewhere. Nothing is durable until flush() or\n"
-"flush_range() returns, so pending_bytes is unchanged; a later flush()\n"
-"then has less to wait for. A no-op on read-only and copy-on-write\n"
-"mappings. An extension beyond the seeds' API.\n\n"
-"    >>> m.update_region(0, b'x' * 4096); m.start_flush(); m.flush()");
 
 static PyObject *
 Mapping_start_flush(PyObject *self, PyObject *args, PyObject *kwds)
@@ -372,13 +340,6 @@ Mapping_start_flush(PyObject *self, PyObject *args, PyObject *kwds)
     Py_RETURN_NONE;
 }
 
-PyDoc_STRVAR(Mapping_flush_background_doc,
-"_flush_background($self, /)\n--\n\n"
-"Internal, for the every_millis thread: flush if anything may be dirty.\n"
-"Returns 1 after a flush, 0 when there was nothing to flush, -1 once the\n"
-"mapping is closed (the thread then stops). A failure is kept for the\n"
-"next flush() and raised for the thread to log.");
-
 static PyObject *
 Mapping_flush_background(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -409,12 +370,6 @@ Mapping_flush_background(PyObject *self, PyObject *Py_UNUSED(ignored))
     PyErr_Restore(t, v, tb);
     return NULL;
 }
-
-PyDoc_STRVAR(Mapping_sync_on_flush_doc,
-"_sync_on_flush($self, directory=None, /)\n--\n\n"
-"Internal: the file's size changed (it was created or truncated), so the\n"
-"next flush also fsyncs the file, and, given a directory (bytes or str),\n"
-"fsyncs that directory once so the new file's name is durable.");
 
 static PyObject *
 Mapping_sync_on_flush(PyObject *self, PyObject *args)
@@ -497,15 +452,6 @@ remap_locked(Mapping *m, Py_ssize_t new_size, int *stuck_err)
     return 0;
 }
 
-PyDoc_STRVAR(Mapping_resize_doc,
-"resize($self, new_size, /)\n--\n\n"
-"Grow or shrink the file and the mapping (read-write file mappings only).\n"
-"The next flush() also fsyncs the file, so the new size is durable.\n"
-"Raises BusyError while exported views are alive, ResizeFailedError for\n"
-"a size of 0 or above 128 TiB.  The mapping may move, and advice or\n"
-"locks set on it (advise(), lock()) need not survive.\n\n"
-"    >>> m.resize(8192); len(m)\n    8192");
-
 static PyObject *
 Mapping_resize(PyObject *self, PyObject *arg)
 {
@@ -576,22 +522,11 @@ Mapping_resize(PyObject *self, PyObject *arg)
 }
 
 static PyObject *
-Mapping_get_pending_bytes(PyObject *self, void *Py_UNUSED(c))
-{
-    return PyLong_FromSsize_t(((Mapping *)self)->pending_bytes);
-}
-
-static PyObject *
 Mapping_get_needs_flush(PyObject *self, void *Py_UNUSED(c))
 {
     Mapping *m = (Mapping *)self;
     return PyBool_FromLong(!m->closed && needs_sync(m) && has_dirty_data(m));
 }
-
-PyDoc_STRVAR(Mapping_set_policy_doc,
-"_set_flush_policy($self, kind, n, /)\n--\n\n"
-"Internal: 0 NEVER, 1 ALWAYS, 2 every n bytes, 3 every n writes,\n"
-"4 every n milliseconds (driven from Python).");
 
 static PyObject *
 Mapping_set_policy(PyObject *self, PyObject *args)

@@ -6,6 +6,10 @@
  * failures use one class per builtin OSError subclass, created on first
  * use and cached in ModState.os_errors (an errno -> exception table in
  * the manner of py-lmdb, keyed by the class CPython picks for the errno).
+ *
+ * Messages that the Python facade also needs (the bounds error, an int
+ * too long to print) are written here only and exported as
+ * _core._out_of_bounds and _core._int_text, which mmap_io.errors wraps.
  */
 #include "common.h"
 
@@ -448,13 +452,6 @@ as_offset(PyObject *obj, Py_ssize_t *out, const char *what)
 
 /* ---- module functions: the rules above, for the Python facade -------- */
 
-PyDoc_STRVAR(mod_out_of_bounds_doc,
-"_out_of_bounds($module, offset, length, total, path=None,\n"
-"               within='the mapping', /)\n--\n\n"
-"Build (not raise) the OutOfBoundsError for a range, with the message\n"
-"and the offset/length/total attributes the core's own errors carry.\n\n"
-"    >>> _out_of_bounds(10, 5, 12).total\n    12");
-
 static PyObject *
 mod_out_of_bounds(PyObject *mod, PyObject *args)
 {
@@ -467,12 +464,6 @@ mod_out_of_bounds(PyObject *mod, PyObject *args)
     }
     return bounds_error(PyModule_GetState(mod), off, len, total, path, within);
 }
-
-PyDoc_STRVAR(mod_int_text_doc,
-"_int_text($module, value, /)\n--\n\n"
-"str(value) for messages; an int too long to print is described by its\n"
-"size instead.\n\n"
-"    >>> _int_text(10 ** 5000)\n    '<16610-bit int>'");
 
 static PyObject *
 mod_int_text(PyObject *mod, PyObject *value)
