@@ -150,17 +150,15 @@ static int
 modstate_refs(PyObject *module, visitproc visit, void *arg)
 {
     ModState *st = PyModule_GetState(module);
-#define FIELD_ADDRESS(name) (PyObject **)&st->name,
-    PyObject **refs[] = {MODSTATE_FIELDS(FIELD_ADDRESS)};
-#undef FIELD_ADDRESS
-    for (size_t i = 0; i < Py_ARRAY_LENGTH(refs); i++) {
-        if (visit == NULL) {
-            Py_CLEAR(*refs[i]);
-        }
-        else {
-            Py_VISIT(*refs[i]);
-        }
+#define EACH_FIELD(name)                                                     \
+    if (visit == NULL) {                                                     \
+        Py_CLEAR(st->name);                                                  \
+    }                                                                        \
+    else {                                                                   \
+        Py_VISIT(st->name);                                                  \
     }
+    MODSTATE_FIELDS(EACH_FIELD)
+#undef EACH_FIELD
     return 0;
 }
 
