@@ -8,34 +8,44 @@
  * same file.
  *
  * The operations run with the GIL held and take no lock: they cannot race
- * with close()/resize() (both refuse while exports > 0).  Each access is
- * guarded like the copies in copy.c, so touching a page the backing file
+ * with close()/resize() (both refuse while exports > 0).  Each access runs
+ * inside the SIGBUS guard (sigbus.c), so touching a page the backing file
  * no longer has (it was truncated by someone else) raises
  * FileTruncatedError instead of killing the process with SIGBUS.
  *
+ * AtomicU64, AtomicU32 and AtomicSlice share one header (ATOMIC_HEAD), one
+ * lifecycle (release/traverse/clear/dealloc, Atomic_*), and the two view
+ * types one method table: the item width is a field, and atomic_do() is
+ * the one place that branches on it.
+ *
  * Methods are METH_NOARGS/METH_O/METH_FASTCALL and parse their ints with
  * PyLong_AsUnsignedLongLong, whose one-digit case is a plain load: these
- * are hot paths.
+ * are hot paths (no lock, no indirect call: one noinline guarded function
+ * per width around the __atomic builtin).
  */
 #include "common.h"
 
-typedef struct {
-    PyObject_HEAD
-    Mapping *mapping;   /* strong reference; NULL once released */
-    char *addr;         /* mapping->data + offset, fixed while exported */
-    Py_ssize_t offset;
-    int width;          /* 8 or 4 */
+/* The fields every atomic object starts with (views and slices share one
+ * lifecycle: an export of `mapping`, given back by release()). */
+#define ATOMIC_HEAD                                                          \
+    PyObject_HEAD                                                            \
+    Mapping *mapping;   /* strong reference; NULL once released */          \
+    char *addr;         /* mapping->data + offset, fixed while exported */  \
+    Py_ssize_t offset;                                                       \
+    int width;          /* item width: 8 or 4 */                             \
     int can_write;      /* not released and the mapping is not read-only */
-} AtomicView;
 
 typedef struct {
-    PyObject_HEAD
-    Mapping *mapping;   /* strong reference; NULL once released */
-    char *addr;
-    Py_ssize_t offset;
+    ATOMIC_HEAD
+} AtomicHead;
+
+/* AtomicU64 and AtomicU32: one cell. */
+typedef AtomicHead AtomicView;
+
+/* AtomicSlice: `count` consecutive cells. */
+typedef struct {
+    ATOMIC_HEAD
     Py_ssize_t count;
-    int width;          /* item width: 8 or 4 */
-    int writable;       /* the mapping is not read-only */
 } AtomicSlice;
 
 enum atomic_op {
@@ -47,6 +57,7 @@ enum atomic_op {
     AOP_OR,
     AOP_XOR,
     AOP_SWAP,
+    AOP_CAS,
 };
 
 #define ATOMIC_SC __ATOMIC_SEQ_CST
@@ -59,69 +70,72 @@ enum atomic_op {
 
 /* ---- the guarded hardware operations --------------------------------- */
 
-/* One read-modify-write on *p; -1 when the access raised SIGBUS (the
- * operation then did not happen: a faulting locked instruction has no
- * effect).  `old` receives the previous value (the loaded one for
- * AOP_LOAD). */
+/* One operation on *p inside the SIGBUS guard (sigbus.c).  `v` is the
+ * operand (the desired value for AOP_CAS); *io receives the previous value
+ * (for AOP_CAS it holds the expected value on entry and the value found on
+ * exit).  Returns -1 when the access raised SIGBUS (the operation then did
+ * not happen: a faulting locked instruction has no effect), else 0, or for
+ * AOP_CAS 1 when it swapped. */
 #define DEFINE_GUARDED_OP(BITS)                                              \
     __attribute__((noinline)) static int                                     \
-    atomic_guarded_op##BITS(int op, uint##BITS##_t *p, uint##BITS##_t v,     \
-                            uint##BITS##_t *old)                             \
+    atomic_guarded##BITS(int op, uint##BITS##_t *p, uint##BITS##_t v,        \
+                         uint##BITS##_t *io)                                 \
     {                                                                        \
-        sigjmp_buf jb;                                                       \
-        if (sigsetjmp(jb, 0) != 0) {                                         \
+        uint##BITS##_t expected = *io;                                       \
+        int faulted;                                                         \
+        SIGBUS_GUARDED(faulted, switch (op) {                                \
+            case AOP_LOAD:                                                   \
+                *io = __atomic_load_n(p, ATOMIC_SC);                         \
+                break;                                                       \
+            case AOP_STORE:                                                  \
+                __atomic_store_n(p, v, ATOMIC_SC);                           \
+                break;                                                       \
+            case AOP_ADD:                                                    \
+                *io = __atomic_fetch_add(p, v, ATOMIC_SC);                   \
+                break;                                                       \
+            case AOP_SUB:                                                    \
+                *io = __atomic_fetch_sub(p, v, ATOMIC_SC);                   \
+                break;                                                       \
+            case AOP_AND:                                                    \
+                *io = __atomic_fetch_and(p, v, ATOMIC_SC);                   \
+                break;                                                       \
+            case AOP_OR:                                                     \
+                *io = __atomic_fetch_or(p, v, ATOMIC_SC);                    \
+                break;                                                       \
+            case AOP_XOR:                                                    \
+                *io = __atomic_fetch_xor(p, v, ATOMIC_SC);                   \
+                break;                                                       \
+            case AOP_SWAP:                                                   \
+                *io = __atomic_exchange_n(p, v, ATOMIC_SC);                  \
+                break;                                                       \
+            default:                                                         \
+                (void)__atomic_compare_exchange_n(p, io, v, 0, ATOMIC_SC,    \
+                                                  ATOMIC_SC);                \
+                break;                                                       \
+        });                                                                  \
+        if (faulted) {                                                       \
             return -1;                                                       \
         }                                                                    \
-        copy_jmp = &jb;                                                      \
-        switch (op) {                                                        \
-        case AOP_LOAD:                                                       \
-            *old = __atomic_load_n(p, ATOMIC_SC);                            \
-            break;                                                           \
-        case AOP_STORE:                                                      \
-            __atomic_store_n(p, v, ATOMIC_SC);                               \
-            break;                                                           \
-        case AOP_ADD:                                                        \
-            *old = __atomic_fetch_add(p, v, ATOMIC_SC);                      \
-            break;                                                           \
-        case AOP_SUB:                                                        \
-            *old = __atomic_fetch_sub(p, v, ATOMIC_SC);                      \
-            break;                                                           \
-        case AOP_AND:                                                        \
-            *old = __atomic_fetch_and(p, v, ATOMIC_SC);                      \
-            break;                                                           \
-        case AOP_OR:                                                         \
-            *old = __atomic_fetch_or(p, v, ATOMIC_SC);                       \
-            break;                                                           \
-        case AOP_XOR:                                                        \
-            *old = __atomic_fetch_xor(p, v, ATOMIC_SC);                      \
-            break;                                                           \
-        default:                                                             \
-            *old = __atomic_exchange_n(p, v, ATOMIC_SC);                     \
-            break;                                                           \
-        }                                                                    \
-        copy_jmp = NULL;                                                     \
-        return 0;                                                            \
-    }                                                                        \
-                                                                             \
-    /* Strong compare-exchange: 1 swapped, 0 not (then *expected holds the   \
-     * value found), -1 on SIGBUS. */                                        \
-    __attribute__((noinline)) static int                                     \
-    atomic_guarded_cas##BITS(uint##BITS##_t *p, uint##BITS##_t *expected,    \
-                             uint##BITS##_t desired)                         \
-    {                                                                        \
-        sigjmp_buf jb;                                                       \
-        if (sigsetjmp(jb, 0) != 0) {                                         \
-            return -1;                                                       \
-        }                                                                    \
-        copy_jmp = &jb;                                                      \
-        int ok = __atomic_compare_exchange_n(p, expected, desired, 0,        \
-                                             ATOMIC_SC, ATOMIC_SC);          \
-        copy_jmp = NULL;                                                     \
-        return ok;                                                           \
+        /* A strong CAS swaps exactly when it finds the expected value. */   \
+        return op == AOP_CAS && *io == expected;                             \
     }
 
 DEFINE_GUARDED_OP(64)
 DEFINE_GUARDED_OP(32)
+
+/* The one place the width is branched on: `op` on the cell at a->addr,
+ * with atomic_guarded##BITS's arguments and result. */
+static inline int
+atomic_do(AtomicHead *a, int op, uint64_t v, uint64_t *io)
+{
+    if (a->width == 8) {
+        return atomic_guarded64(op, (uint64_t *)a->addr, v, io);
+    }
+    uint32_t io32 = (uint32_t)*io;
+    int rc = atomic_guarded32(op, (uint32_t *)a->addr, (uint32_t)v, &io32);
+    *io = io32;
+    return rc;
+}
 
 /* ---- shared helpers -------------------------------------------------- */
 
@@ -150,16 +164,37 @@ atomic_drop_export(Mapping *m, int writable)
     }
 }
 
-static PyObject *
-atomic_raise_released(PyObject *self, const char *what, Py_ssize_t offset)
+/* "AtomicU64", "AtomicU32" or "AtomicSlice": the type's short name. */
+static const char *
+atomic_kind(PyObject *self)
 {
-    ModState *st = state_of(self);
+    const char *name = Py_TYPE(self)->tp_name;
+    const char *dot = strrchr(name, '.');
+    return dot != NULL ? dot + 1 : name;
+}
+
+static PyObject *
+atomic_raise_released(AtomicHead *a)
+{
+    ModState *st = state_of((PyObject *)a);
     if (st != NULL) {
         raise_fmt(st->MappingClosedError,
                   "%s at offset %zd is released (its mapping was let go)",
-                  what, offset);
+                  atomic_kind((PyObject *)a), a->offset);
     }
     return NULL;
+}
+
+/* 0 while the view or slice holds its mapping, else -1 with
+ * MappingClosedError. */
+static inline int
+atomic_open(AtomicHead *a)
+{
+    if (ATOMIC_UNLIKELY(a->mapping == NULL)) {
+        atomic_raise_released(a);
+        return -1;
+    }
+    return 0;
 }
 
 /* The error of a write op on a view that cannot write: released, or on a
@@ -168,16 +203,15 @@ static PyObject *
 atomic_raise_not_writable(AtomicView *a, const char *op)
 {
     if (a->mapping == NULL) {
-        return atomic_raise_released((PyObject *)a, atomic_name(a->width),
-                                     a->offset);
+        return atomic_raise_released(a);
     }
     return raise_mode(a->mapping, op);
 }
 
 static PyObject *
-atomic_raise_sigbus(Mapping *m, Py_ssize_t off, int width)
+atomic_raise_sigbus(AtomicView *a)
 {
-    return raise_truncated(m, off, width);
+    return raise_truncated(a->mapping, a->offset, a->width);
 }
 
 /* Replace the pending error of a failed int conversion by one naming the
@@ -260,12 +294,15 @@ atomic_recheck(Mapping *m, Py_ssize_t off, Py_ssize_t nbytes)
     return 0;
 }
 
+/* A view (tp AtomicU64/AtomicU32, count 1) or an AtomicSlice of `count`
+ * items of `width` bytes at `off` (see atomic_recheck).  The allocation
+ * is tp's basic size, so one path makes both. */
 static PyObject *
-atomic_new_view(ModState *st, Mapping *m, Py_ssize_t off, int width)
+atomic_new(ModState *st, PyTypeObject *tp, Mapping *m, Py_ssize_t off,
+           Py_ssize_t count, int width)
 {
-    PyTypeObject *tp = width == 8 ? st->AtomicU64Type : st->AtomicU32Type;
     Py_INCREF(m);
-    AtomicView *a = PyObject_GC_New(AtomicView, tp);
+    AtomicHead *a = PyObject_GC_New(AtomicHead, tp);
     if (a == NULL) {
         Py_DECREF(m);
         return NULL;
@@ -275,47 +312,34 @@ atomic_new_view(ModState *st, Mapping *m, Py_ssize_t off, int width)
     a->offset = off;
     a->width = width;
     a->can_write = 0;
-    if (atomic_recheck(m, off, width) < 0) {
+    if (tp == st->AtomicSliceType) {
+        ((AtomicSlice *)a)->count = count;
+    }
+    if (atomic_recheck(m, off, count * width) < 0) {
         Py_DECREF(a);
         Py_DECREF(m);
         return NULL;
     }
     a->mapping = m; /* takes the reference */
-    a->addr = m->data + off;
+    a->addr = m->data ? m->data + off : NULL;
     a->can_write = m->access != ACCESS_READ;
     atomic_take_export(m, a->can_write);
     PyObject_GC_Track(a);
     return (PyObject *)a;
 }
 
-/* An AtomicSlice of `count` items at `off` (see atomic_recheck). */
+static PyObject *
+atomic_new_view(ModState *st, Mapping *m, Py_ssize_t off, int width)
+{
+    return atomic_new(st, width == 8 ? st->AtomicU64Type : st->AtomicU32Type,
+                      m, off, 1, width);
+}
+
 static PyObject *
 atomic_new_slice(ModState *st, Mapping *m, Py_ssize_t off, Py_ssize_t count,
                  int width)
 {
-    Py_INCREF(m);
-    AtomicSlice *s = PyObject_GC_New(AtomicSlice, st->AtomicSliceType);
-    if (s == NULL) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    s->mapping = NULL;
-    s->addr = NULL;
-    s->offset = off;
-    s->count = count;
-    s->width = width;
-    s->writable = 0;
-    if (atomic_recheck(m, off, count * width) < 0) {
-        Py_DECREF(s);
-        Py_DECREF(m);
-        return NULL;
-    }
-    s->mapping = m; /* takes the reference */
-    s->addr = m->data ? m->data + off : NULL;
-    s->writable = m->access != ACCESS_READ;
-    atomic_take_export(m, s->writable);
-    PyObject_GC_Track(s);
-    return (PyObject *)s;
+    return atomic_new(st, st->AtomicSliceType, m, off, count, width);
 }
 
 /* offset % width, computed exactly even when `off` saturated. */
@@ -344,23 +368,21 @@ static PyObject *
 atomic_raise_misaligned(ModState *st, Mapping *m, PyObject *offo, int width)
 {
     PyObject *idx = PyNumber_Index(offo);
-    PyObject *req = PyLong_FromLong(width);
-    PyObject *w = where(m);
-    PyObject *text = idx ? int_text(idx) : NULL;
-    PyObject *msg = NULL;
-    if (text && req && w) {
-        msg = PyUnicode_FromFormat(
-            "offset %U is not aligned for %s: it must be a multiple of %d "
-            "(mapping%U)", text, atomic_name(width), width, w);
-    }
-    Py_XDECREF(text);
-    if (msg) {
-        raise_with_attrs(st->MisalignedError, msg, "required", req, "offset",
-                         idx, NULL, NULL);
-    }
+    PyObject *req = idx ? PyLong_FromLong(width) : NULL;
+    PyObject *w = req ? where(m) : NULL;
+    PyObject *text = w ? int_text(idx) : NULL;
+    PyObject *msg = text ? PyUnicode_FromFormat(
+                               "offset %U is not aligned for %s: it must be a "
+                               "multiple of %d (mapping%U)", text,
+                               atomic_name(width), width, w)
+                         : NULL;
+    raise_exc(msg ? exc_with_attrs(st->MisalignedError, msg, "required", req,
+                                   "offset", idx, NULL, NULL)
+                  : NULL);
     Py_XDECREF(idx);
     Py_XDECREF(req);
     Py_XDECREF(w);
+    Py_XDECREF(text);
     Py_XDECREF(msg);
     return NULL;
 }
@@ -421,12 +443,11 @@ atomic_make_view(PyObject *self, PyObject *offo, int width)
 
 static PyObject *
 atomic_make_slice(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
-                  int width, const char *name)
+                  int width)
 {
     Mapping *m = (Mapping *)self;
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError,
-                     "%s() takes exactly 2 arguments (%zd given)", name, nargs);
+    if (!nargs_ok(width == 8 ? "atomic_u64_slice" : "atomic_u32_slice", nargs,
+                  2)) {
         return NULL;
     }
     ModState *st = state_of(self);
@@ -440,61 +461,13 @@ atomic_make_slice(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
 
 /* ---- Mapping methods ------------------------------------------------- */
 
-PyDoc_STRVAR(Mapping_atomic_u64_doc,
-"atomic_u64($self, offset, /)\n--\n\n"
-"An AtomicU64 over the 8 bytes at `offset` (a multiple of 8, else\n"
-"MisalignedError).  The view holds the mapping open (close()/resize()\n"
-"raise BusyError) until it is released.\n\n"
-"    >>> with m.atomic_u64(0) as c:\n"
-"    ...     c.fetch_add(1)\n    0");
+BIND_O(Mapping_atomic_u64, atomic_make_view, 8)
 
-static PyObject *
-Mapping_atomic_u64(PyObject *self, PyObject *offset)
-{
-    return atomic_make_view(self, offset, 8);
-}
+BIND_O(Mapping_atomic_u32, atomic_make_view, 4)
 
-PyDoc_STRVAR(Mapping_atomic_u32_doc,
-"atomic_u32($self, offset, /)\n--\n\n"
-"An AtomicU32 over the 4 bytes at `offset` (a multiple of 4, else\n"
-"MisalignedError).  The view holds the mapping open until released.\n\n"
-"    >>> with m.atomic_u32(4) as c:\n"
-"    ...     c.store(7); c.load()\n    7");
+BIND_FASTCALL(Mapping_atomic_u64_slice, atomic_make_slice, 8)
 
-static PyObject *
-Mapping_atomic_u32(PyObject *self, PyObject *offset)
-{
-    return atomic_make_view(self, offset, 4);
-}
-
-PyDoc_STRVAR(Mapping_atomic_u64_slice_doc,
-"atomic_u64_slice($self, offset, count, /)\n--\n\n"
-"A sequence of `count` AtomicU64 views starting at `offset` (a multiple\n"
-"of 8).  Supports len(), indexing (negative too) and iteration; each item\n"
-"is its own view.  Holds the mapping open until released.\n\n"
-"    >>> with m.atomic_u64_slice(0, 4) as arr:\n"
-"    ...     arr[-1].fetch_add(5); [c.load() for c in arr]\n"
-"    0\n    [0, 0, 0, 5]");
-
-static PyObject *
-Mapping_atomic_u64_slice(PyObject *self, PyObject *const *args,
-                         Py_ssize_t nargs)
-{
-    return atomic_make_slice(self, args, nargs, 8, "atomic_u64_slice");
-}
-
-PyDoc_STRVAR(Mapping_atomic_u32_slice_doc,
-"atomic_u32_slice($self, offset, count, /)\n--\n\n"
-"A sequence of `count` AtomicU32 views starting at `offset` (a multiple\n"
-"of 4).  Holds the mapping open until released.\n\n"
-"    >>> len(m.atomic_u32_slice(0, 16))\n    16");
-
-static PyObject *
-Mapping_atomic_u32_slice(PyObject *self, PyObject *const *args,
-                         Py_ssize_t nargs)
-{
-    return atomic_make_slice(self, args, nargs, 4, "atomic_u32_slice");
-}
+BIND_FASTCALL(Mapping_atomic_u32_slice, atomic_make_slice, 4)
 
 /* Entries added to Mapping's method table. */
 #define ATOMICS_MAPPING_METHODS                                              \
@@ -513,126 +486,71 @@ Mapping_atomic_u32_slice(PyObject *self, PyObject *const *args,
 static inline PyObject *
 atomic_rmw(AtomicView *a, int op, uint64_t v)
 {
-    if (a->width == 8) {
-        uint64_t old;
-        if (ATOMIC_UNLIKELY(
-                atomic_guarded_op64(op, (uint64_t *)a->addr, v, &old) < 0)) {
-            return atomic_raise_sigbus(a->mapping, a->offset, 8);
-        }
-        return PyLong_FromUnsignedLongLong(old);
+    uint64_t old = 0;
+    if (ATOMIC_UNLIKELY(atomic_do(a, op, v, &old) < 0)) {
+        return atomic_raise_sigbus(a);
     }
-    uint32_t old32;
-    if (ATOMIC_UNLIKELY(atomic_guarded_op32(op, (uint32_t *)a->addr,
-                                            (uint32_t)v, &old32) < 0)) {
-        return atomic_raise_sigbus(a->mapping, a->offset, 4);
-    }
-    return PyLong_FromUnsignedLong(old32);
+    return PyLong_FromUnsignedLongLong(old);
 }
 
-PyDoc_STRVAR(Atomic_load_doc,
-"load($self, /)\n--\n\n"
-"The current value (a sequentially consistent load).  The only operation\n"
-"allowed on a read-only mapping.\n\n"
-"    >>> c.load()\n    0");
+/* The operand of a write op as a C value.  The view must be able to write
+ * before the conversion and after it (the value's __index__ may have
+ * released the view). */
+static inline int
+atomic_write_arg(AtomicView *a, PyObject *arg, const char *op, uint64_t *v)
+{
+    if (ATOMIC_UNLIKELY(!a->can_write)) {
+        atomic_raise_not_writable(a, op);
+        return -1;
+    }
+    if (atomic_as_value(arg, a->width, v) < 0) {
+        return -1;
+    }
+    if (ATOMIC_UNLIKELY(!a->can_write)) {
+        atomic_raise_not_writable(a, op);
+        return -1;
+    }
+    return 0;
+}
 
 static PyObject *
 Atomic_load(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     AtomicView *a = (AtomicView *)self;
-    if (ATOMIC_UNLIKELY(a->mapping == NULL)) {
-        return atomic_raise_released(self, atomic_name(a->width),
-                                     a->offset);
-    }
-    return atomic_rmw(a, AOP_LOAD, 0);
+    return atomic_open(a) < 0 ? NULL : atomic_rmw(a, AOP_LOAD, 0);
 }
-
-PyDoc_STRVAR(Atomic_store_doc,
-"store($self, value, /)\n--\n\n"
-"Set the value (a sequentially consistent store).  `value` must fit the\n"
-"type (else OverflowError).\n\n"
-"    >>> c.store(5); c.load()\n    5");
 
 static PyObject *
 Atomic_store(PyObject *self, PyObject *arg)
 {
     AtomicView *a = (AtomicView *)self;
-    uint64_t v;
-    if (ATOMIC_UNLIKELY(!a->can_write)) {
-        return atomic_raise_not_writable(a, "store()");
-    }
-    if (atomic_as_value(arg, a->width, &v) < 0) {
+    uint64_t v, unused = 0;
+    if (atomic_write_arg(a, arg, "store()", &v) < 0) {
         return NULL;
     }
-    if (ATOMIC_UNLIKELY(!a->can_write)) { /* __index__ released the view */
-        return atomic_raise_not_writable(a, "store()");
-    }
-    int rc;
-    if (a->width == 8) {
-        uint64_t unused;
-        rc = atomic_guarded_op64(AOP_STORE, (uint64_t *)a->addr, v, &unused);
-    }
-    else {
-        uint32_t unused;
-        rc = atomic_guarded_op32(AOP_STORE, (uint32_t *)a->addr, (uint32_t)v,
-                                 &unused);
-    }
-    if (ATOMIC_UNLIKELY(rc < 0)) {
-        return atomic_raise_sigbus(a->mapping, a->offset, a->width);
+    if (ATOMIC_UNLIKELY(atomic_do(a, AOP_STORE, v, &unused) < 0)) {
+        return atomic_raise_sigbus(a);
     }
     Py_RETURN_NONE;
 }
 
-#define DEFINE_RMW_METHOD(NAME, OP, DOC)                                     \
-    PyDoc_STRVAR(Atomic_##NAME##_doc, DOC);                                  \
+#define DEFINE_RMW_METHOD(NAME, OP)                                          \
     static PyObject *Atomic_##NAME(PyObject *self, PyObject *arg)            \
     {                                                                        \
         AtomicView *a = (AtomicView *)self;                                  \
         uint64_t v;                                                          \
-        if (ATOMIC_UNLIKELY(!a->can_write)) {                                \
-            return atomic_raise_not_writable(a, #NAME "()");                 \
-        }                                                                    \
-        if (atomic_as_value(arg, a->width, &v) < 0) {                        \
+        if (atomic_write_arg(a, arg, #NAME "()", &v) < 0) {                  \
             return NULL;                                                     \
-        }                                                                    \
-        /* again: the value's __index__ may have released the view */     \
-        if (ATOMIC_UNLIKELY(!a->can_write)) {                                \
-            return atomic_raise_not_writable(a, #NAME "()");                 \
         }                                                                    \
         return atomic_rmw(a, OP, v);                                         \
     }
 
-DEFINE_RMW_METHOD(fetch_add, AOP_ADD,
-"fetch_add($self, value, /)\n--\n\n"
-"Add `value` (wrapping modulo 2**64 / 2**32); returns the old value.\n\n"
-"    >>> c.store(1); c.fetch_add(2), c.load()\n    (1, 3)")
-DEFINE_RMW_METHOD(fetch_sub, AOP_SUB,
-"fetch_sub($self, value, /)\n--\n\n"
-"Subtract `value` (wrapping); returns the old value.\n\n"
-"    >>> c.store(0); c.fetch_sub(1), c.load() == 2**64 - 1\n    (0, True)")
-DEFINE_RMW_METHOD(fetch_and, AOP_AND,
-"fetch_and($self, value, /)\n--\n\n"
-"Bitwise AND with `value`; returns the old value.\n\n"
-"    >>> c.store(0b1100); c.fetch_and(0b1010), c.load()\n    (12, 8)")
-DEFINE_RMW_METHOD(fetch_or, AOP_OR,
-"fetch_or($self, value, /)\n--\n\n"
-"Bitwise OR with `value`; returns the old value.\n\n"
-"    >>> c.store(0b1100); c.fetch_or(0b1010), c.load()\n    (12, 14)")
-DEFINE_RMW_METHOD(fetch_xor, AOP_XOR,
-"fetch_xor($self, value, /)\n--\n\n"
-"Bitwise XOR with `value`; returns the old value.\n\n"
-"    >>> c.store(0b1100); c.fetch_xor(0b1010), c.load()\n    (12, 6)")
-DEFINE_RMW_METHOD(swap, AOP_SWAP,
-"swap($self, value, /)\n--\n\n"
-"Store `value`; returns the old value.\n\n"
-"    >>> c.store(1); c.swap(9), c.load()\n    (1, 9)")
-
-PyDoc_STRVAR(Atomic_compare_exchange_doc,
-"compare_exchange($self, expected, new, /)\n--\n\n"
-"If the value equals `expected`, store `new`.  Returns\n"
-"(succeeded, previous): `previous` is the value found (== expected when\n"
-"it succeeded).\n\n"
-"    >>> c.store(1); c.compare_exchange(1, 2), c.compare_exchange(1, 3)\n"
-"    ((True, 1), (False, 2))");
+DEFINE_RMW_METHOD(fetch_add, AOP_ADD)
+DEFINE_RMW_METHOD(fetch_sub, AOP_SUB)
+DEFINE_RMW_METHOD(fetch_and, AOP_AND)
+DEFINE_RMW_METHOD(fetch_or, AOP_OR)
+DEFINE_RMW_METHOD(fetch_xor, AOP_XOR)
+DEFINE_RMW_METHOD(swap, AOP_SWAP)
 
 static PyObject *
 Atomic_compare_exchange(PyObject *self, PyObject *const *args,
@@ -640,37 +558,17 @@ Atomic_compare_exchange(PyObject *self, PyObject *const *args,
 {
     AtomicView *a = (AtomicView *)self;
     uint64_t expected, desired;
-    if (ATOMIC_UNLIKELY(nargs != 2)) {
-        PyErr_Format(PyExc_TypeError,
-                     "compare_exchange() takes exactly 2 arguments "
-                     "(%zd given)", nargs);
+    if (!nargs_ok("compare_exchange", nargs, 2) ||
+        atomic_write_arg(a, args[0], "compare_exchange()", &expected) < 0 ||
+        atomic_write_arg(a, args[1], "compare_exchange()", &desired) < 0) {
         return NULL;
     }
-    if (ATOMIC_UNLIKELY(!a->can_write)) {
-        return atomic_raise_not_writable(a, "compare_exchange()");
-    }
-    if (atomic_as_value(args[0], a->width, &expected) < 0 ||
-        atomic_as_value(args[1], a->width, &desired) < 0) {
-        return NULL;
-    }
-    if (ATOMIC_UNLIKELY(!a->can_write)) { /* __index__ released the view */
-        return atomic_raise_not_writable(a, "compare_exchange()");
-    }
-    int ok;
-    uint64_t prev;
-    if (a->width == 8) {
-        ok = atomic_guarded_cas64((uint64_t *)a->addr, &expected, desired);
-        prev = expected;
-    }
-    else {
-        uint32_t e32 = (uint32_t)expected;
-        ok = atomic_guarded_cas32((uint32_t *)a->addr, &e32, (uint32_t)desired);
-        prev = e32;
-    }
+    int ok = atomic_do(a, AOP_CAS, desired, &expected);
     if (ATOMIC_UNLIKELY(ok < 0)) {
-        return atomic_raise_sigbus(a->mapping, a->offset, a->width);
+        return atomic_raise_sigbus(a);
     }
-    PyObject *p = PyLong_FromUnsignedLongLong(prev);
+    /* `expected` now holds the value found. */
+    PyObject *p = PyLong_FromUnsignedLongLong(expected);
     if (p == NULL) {
         return NULL;
     }
@@ -684,12 +582,15 @@ Atomic_compare_exchange(PyObject *self, PyObject *const *args,
     return t;
 }
 
+/* ---- the lifecycle of views and slices -------------------------------- */
+
+/* Give back the export; idempotent. */
 static void
-atomic_release(AtomicView *a)
+atomic_release(AtomicHead *a)
 {
     Mapping *m = a->mapping;
     if (m != NULL) {
-        atomic_drop_export(m, m->access != ACCESS_READ);
+        atomic_drop_export(m, a->can_write);
         a->mapping = NULL;
         a->can_write = 0;
         a->addr = NULL;
@@ -697,26 +598,18 @@ atomic_release(AtomicView *a)
     }
 }
 
-PyDoc_STRVAR(Atomic_release_doc,
-"release($self, /)\n--\n\n"
-"Give back the view's hold on the mapping (close()/resize() work again).\n"
-"Idempotent; the view raises MappingClosedError afterwards.\n\n"
-"    >>> c.release(); c.released\n    True");
-
 static PyObject *
 Atomic_release(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    atomic_release((AtomicView *)self);
+    atomic_release((AtomicHead *)self);
     Py_RETURN_NONE;
 }
 
 static PyObject *
 Atomic_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    AtomicView *a = (AtomicView *)self;
-    if (a->mapping == NULL) {
-        return atomic_raise_released(self, atomic_name(a->width),
-                                     a->offset);
+    if (atomic_open((AtomicHead *)self) < 0) {
+        return NULL;
     }
     return Py_NewRef(self);
 }
@@ -725,22 +618,61 @@ static PyObject *
 Atomic_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)args;
-    (void)nargs;
-    atomic_release((AtomicView *)self);
+    if (!nargs_between("__exit__", nargs, 0, 3)) {
+        return NULL;
+    }
+    atomic_release((AtomicHead *)self);
     Py_RETURN_FALSE;
-}
-
-static PyObject *
-Atomic_get_offset(PyObject *self, void *Py_UNUSED(c))
-{
-    return PyLong_FromSsize_t(((AtomicView *)self)->offset);
 }
 
 static PyObject *
 Atomic_get_released(PyObject *self, void *Py_UNUSED(c))
 {
-    return PyBool_FromLong(((AtomicView *)self)->mapping == NULL);
+    return PyBool_FromLong(((AtomicHead *)self)->mapping == NULL);
 }
+
+static void
+Atomic_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    atomic_release((AtomicHead *)self);
+    PyObject_GC_Del(self);
+    Py_DECREF(tp);
+}
+
+static int
+Atomic_traverse(PyObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(((AtomicHead *)self)->mapping);
+    return 0;
+}
+
+static int
+Atomic_clear(PyObject *self)
+{
+    atomic_release((AtomicHead *)self);
+    return 0;
+}
+
+/* Method-table entries and type slots every atomic type has. */
+#define ATOMIC_LIFECYCLE_METHODS(RELEASE_DOC, WHAT)                          \
+    {"release", Atomic_release, METH_NOARGS, RELEASE_DOC},                   \
+    {"__enter__", Atomic_enter, METH_NOARGS,                                 \
+     "__enter__($self, /)\n--\n\nReturn the " WHAT " itself."},              \
+    {"__exit__", (PyCFunction)(void (*)(void))Atomic_exit, METH_FASTCALL,    \
+     "__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n"   \
+     "--\n\nRelease the " WHAT "."},
+
+#define ATOMIC_LIFECYCLE_SLOTS                                               \
+    {Py_tp_dealloc, Atomic_dealloc},                                         \
+    {Py_tp_traverse, Atomic_traverse},                                       \
+    {Py_tp_clear, Atomic_clear},
+
+#define ATOMIC_TPFLAGS                                                       \
+    (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION |                \
+     Py_TPFLAGS_HAVE_GC | MMAPIO_TPFLAGS_IMMUTABLE)
 
 /* " path='/x'" or " anonymous" (or "" without a mapping). */
 static PyObject *
@@ -813,57 +745,33 @@ Atomic_hash(PyObject *self)
     return h == -1 ? -2 : h;
 }
 
-static void
-Atomic_dealloc(PyObject *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-    PyObject_GC_UnTrack(self);
-    atomic_release((AtomicView *)self);
-    PyObject_GC_Del(self);
-    Py_DECREF(tp);
-}
-
-static int
-Atomic_traverse(PyObject *self, visitproc visit, void *arg)
-{
-    Py_VISIT(Py_TYPE(self));
-    Py_VISIT(((AtomicView *)self)->mapping);
-    return 0;
-}
-
-static int
-Atomic_clear(PyObject *self)
-{
-    atomic_release((AtomicView *)self);
-    return 0;
-}
-
-#define ATOMIC_METHODS                                                       \
-    {"load", Atomic_load, METH_NOARGS, Atomic_load_doc},                     \
-    {"store", Atomic_store, METH_O, Atomic_store_doc},                       \
-    {"fetch_add", Atomic_fetch_add, METH_O, Atomic_fetch_add_doc},           \
-    {"fetch_sub", Atomic_fetch_sub, METH_O, Atomic_fetch_sub_doc},           \
-    {"fetch_and", Atomic_fetch_and, METH_O, Atomic_fetch_and_doc},           \
-    {"fetch_or", Atomic_fetch_or, METH_O, Atomic_fetch_or_doc},              \
-    {"fetch_xor", Atomic_fetch_xor, METH_O, Atomic_fetch_xor_doc},           \
-    {"swap", Atomic_swap, METH_O, Atomic_swap_doc},                          \
-    {"compare_exchange",                                                     \
-     (PyCFunction)(void (*)(void))Atomic_compare_exchange, METH_FASTCALL,    \
-     Atomic_compare_exchange_doc},                                           \
-    {"release", Atomic_release, METH_NOARGS, Atomic_release_doc},            \
-    {"__enter__", Atomic_enter, METH_NOARGS,                                 \
-     "__enter__($self, /)\n--\n\nReturn the view itself."},                  \
-    {"__exit__", (PyCFunction)(void (*)(void))Atomic_exit, METH_FASTCALL,    \
-     "__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n--\n\nRelease the view."},              \
+/* One method table and one getset for both view types: the width is a
+ * field of the view, not a property of the type. */
+static PyMethodDef Atomic_methods[] = {
+    {"load", Atomic_load, METH_NOARGS, Atomic_load_doc},
+    {"store", Atomic_store, METH_O, Atomic_store_doc},
+    {"fetch_add", Atomic_fetch_add, METH_O, Atomic_fetch_add_doc},
+    {"fetch_sub", Atomic_fetch_sub, METH_O, Atomic_fetch_sub_doc},
+    {"fetch_and", Atomic_fetch_and, METH_O, Atomic_fetch_and_doc},
+    {"fetch_or", Atomic_fetch_or, METH_O, Atomic_fetch_or_doc},
+    {"fetch_xor", Atomic_fetch_xor, METH_O, Atomic_fetch_xor_doc},
+    {"swap", Atomic_swap, METH_O, Atomic_swap_doc},
+    {"compare_exchange",
+     (PyCFunction)(void (*)(void))Atomic_compare_exchange, METH_FASTCALL,
+     Atomic_compare_exchange_doc},
+    ATOMIC_LIFECYCLE_METHODS(Atomic_release_doc, "view")
     {NULL, NULL, 0, NULL},
+};
 
-static PyMethodDef AtomicU64_methods[] = {ATOMIC_METHODS};
-static PyMethodDef AtomicU32_methods[] = {ATOMIC_METHODS};
-
-static PyGetSetDef Atomic_getset[] = {
-    {"offset", Atomic_get_offset, NULL,
+static PyMemberDef Atomic_members[] = {
+    {"offset", T_PYSSIZET, offsetof(AtomicView, offset), READONLY,
      "Byte offset in the mapping.\n\n"
-     "    >>> m.atomic_u64(16).offset\n    16", NULL},
+     "    >>> m.atomic_u64(16).offset\n    16"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+/* Shared by views and slices. */
+static PyGetSetDef Atomic_getset[] = {
     {"released", Atomic_get_released, NULL,
      "True once release() was called (or the with block ended).\n\n"
      "    >>> with m.atomic_u64(0) as c:\n    ...     pass\n"
@@ -871,74 +779,33 @@ static PyGetSetDef Atomic_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-PyDoc_STRVAR(AtomicU64_doc,
-"A lock-free, sequentially consistent unsigned 64-bit integer in mapped\n"
-"memory (made by Mapping.atomic_u64).  Works across threads and across\n"
-"processes that map the same file.  Arithmetic wraps modulo 2**64.\n"
-"Two views are equal when they are the same cell (same mapping object,\n"
-"same offset); a released view equals only itself.\n\n"
-"    >>> with m.atomic_u64(0) as c:\n"
-"    ...     c.fetch_add(2); c.load()\n    0\n    2");
+#define ATOMIC_VIEW_SLOTS(DOC)                                               \
+    {                                                                        \
+        {Py_tp_doc, (void *)(DOC)},                                          \
+        ATOMIC_LIFECYCLE_SLOTS                                               \
+        {Py_tp_repr, Atomic_repr},                                           \
+        {Py_tp_methods, Atomic_methods},                                     \
+        {Py_tp_getset, Atomic_getset},                                       \
+        {Py_tp_members, Atomic_members},                                     \
+        {Py_tp_richcompare, Atomic_richcompare},                             \
+        {Py_tp_hash, Atomic_hash},                                           \
+        {0, NULL},                                                           \
+    }
 
-PyDoc_STRVAR(AtomicU32_doc,
-"A lock-free, sequentially consistent unsigned 32-bit integer in mapped\n"
-"memory (made by Mapping.atomic_u32).  Arithmetic wraps modulo 2**32.\n"
-"Equality and hashing as for AtomicU64.\n\n"
-"    >>> with m.atomic_u32(0) as c:\n"
-"    ...     c.fetch_sub(1); c.load()\n    0\n    4294967295");
+static PyType_Slot AtomicU64_slots[] = ATOMIC_VIEW_SLOTS(AtomicU64_doc);
+static PyType_Slot AtomicU32_slots[] = ATOMIC_VIEW_SLOTS(AtomicU32_doc);
 
-static PyType_Slot AtomicU64_slots[] = {
-    {Py_tp_doc, (void *)AtomicU64_doc},
-    {Py_tp_dealloc, Atomic_dealloc},
-    {Py_tp_traverse, Atomic_traverse},
-    {Py_tp_clear, Atomic_clear},
-    {Py_tp_repr, Atomic_repr},
-    {Py_tp_methods, AtomicU64_methods},
-    {Py_tp_getset, Atomic_getset},
-    {Py_tp_richcompare, Atomic_richcompare},
-    {Py_tp_hash, Atomic_hash},
-    {0, NULL},
-};
-
-static PyType_Slot AtomicU32_slots[] = {
-    {Py_tp_doc, (void *)AtomicU32_doc},
-    {Py_tp_dealloc, Atomic_dealloc},
-    {Py_tp_traverse, Atomic_traverse},
-    {Py_tp_clear, Atomic_clear},
-    {Py_tp_repr, Atomic_repr},
-    {Py_tp_methods, AtomicU32_methods},
-    {Py_tp_getset, Atomic_getset},
-    {Py_tp_richcompare, Atomic_richcompare},
-    {Py_tp_hash, Atomic_hash},
-    {0, NULL},
-};
-
-static PyType_Spec AtomicU64_spec = {
-    .name = "mmap_io.AtomicU64",
-    .basicsize = sizeof(AtomicView),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION |
-             Py_TPFLAGS_HAVE_GC,
-    .slots = AtomicU64_slots,
-};
-
-static PyType_Spec AtomicU32_spec = {
-    .name = "mmap_io.AtomicU32",
-    .basicsize = sizeof(AtomicView),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION |
-             Py_TPFLAGS_HAVE_GC,
-    .slots = AtomicU32_slots,
-};
+static PyType_Spec AtomicU64_spec = MMAPIO_TYPE_SPEC(
+    "mmap_io.AtomicU64", AtomicView, ATOMIC_TPFLAGS, AtomicU64_slots);
+static PyType_Spec AtomicU32_spec = MMAPIO_TYPE_SPEC(
+    "mmap_io.AtomicU32", AtomicView, ATOMIC_TPFLAGS, AtomicU32_slots);
 
 /* ---- AtomicSlice ----------------------------------------------------- */
 
-static int
+static inline int
 atomic_slice_open(AtomicSlice *s)
 {
-    if (s->mapping == NULL) {
-        atomic_raise_released((PyObject *)s, "AtomicSlice", s->offset);
-        return -1;
-    }
-    return 0;
+    return atomic_open((AtomicHead *)s);
 }
 
 static Py_ssize_t
@@ -971,10 +838,9 @@ atomic_raise_index(AtomicSlice *s, Py_ssize_t i, PyObject *key)
                                "of %zd %s at offset %zd%U", shown, s->count,
                                atomic_name(s->width), s->offset, desc)
                          : NULL;
-    if (msg != NULL) {
-        raise_with_attrs(st->OutOfBoundsError, msg, "offset", off, "length",
-                         w, "total", tot);
-    }
+    raise_exc(msg ? exc_with_attrs(st->OutOfBoundsError, msg, "offset", off,
+                                   "length", w, "total", tot)
+                  : NULL);
     Py_XDECREF(io);
     Py_XDECREF(w);
     Py_XDECREF(prod);
@@ -1050,67 +916,6 @@ Slice_subscript(PyObject *self, PyObject *key)
     return NULL;
 }
 
-static void
-atomic_slice_release(AtomicSlice *s)
-{
-    Mapping *m = s->mapping;
-    if (m != NULL) {
-        atomic_drop_export(m, s->writable);
-        s->mapping = NULL;
-        s->addr = NULL;
-        Py_DECREF(m);
-    }
-}
-
-PyDoc_STRVAR(Slice_release_doc,
-"release($self, /)\n--\n\n"
-"Give back the slice's hold on the mapping.  Items already taken from it\n"
-"are views of their own and stay usable.  Idempotent.\n\n"
-"    >>> arr.release(); arr.released\n    True");
-
-static PyObject *
-Slice_release(PyObject *self, PyObject *Py_UNUSED(ignored))
-{
-    atomic_slice_release((AtomicSlice *)self);
-    Py_RETURN_NONE;
-}
-
-static PyObject *
-Slice_enter(PyObject *self, PyObject *Py_UNUSED(ignored))
-{
-    if (atomic_slice_open((AtomicSlice *)self) < 0) {
-        return NULL;
-    }
-    return Py_NewRef(self);
-}
-
-static PyObject *
-Slice_exit(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    (void)args;
-    (void)nargs;
-    atomic_slice_release((AtomicSlice *)self);
-    Py_RETURN_FALSE;
-}
-
-static PyObject *
-Slice_get_offset(PyObject *self, void *Py_UNUSED(c))
-{
-    return PyLong_FromSsize_t(((AtomicSlice *)self)->offset);
-}
-
-static PyObject *
-Slice_get_itemsize(PyObject *self, void *Py_UNUSED(c))
-{
-    return PyLong_FromLong(((AtomicSlice *)self)->width);
-}
-
-static PyObject *
-Slice_get_released(PyObject *self, void *Py_UNUSED(c))
-{
-    return PyBool_FromLong(((AtomicSlice *)self)->mapping == NULL);
-}
-
 static PyObject *
 Slice_repr(PyObject *self)
 {
@@ -1124,16 +929,6 @@ Slice_repr(PyObject *self)
                                        s->offset, desc);
     Py_DECREF(desc);
     return r;
-}
-
-static void
-Slice_dealloc(PyObject *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-    PyObject_GC_UnTrack(self);
-    atomic_slice_release((AtomicSlice *)self);
-    PyObject_GC_Del(self);
-    Py_DECREF(tp);
 }
 
 /* The index of the item `value` is, or -1: a live view of this slice's
@@ -1192,24 +987,11 @@ atomic_slice_bound(PyObject *arg, Py_ssize_t count, Py_ssize_t *out)
     return 0;
 }
 
-PyDoc_STRVAR(Slice_index_doc,
-"index($self, value, start=0, stop=sys.maxsize, /)\n--\n\n"
-"The position of the view `value` in the slice: the item that is the same\n"
-"cell (same mapping, same offset; see AtomicU64.__eq__).  ValueError if\n"
-"it is not an item, or lies outside [start, stop).\n\n"
-"    >>> arr = m.atomic_u64_slice(0, 4)\n"
-"    >>> arr.index(m.atomic_u64(16))\n    2");
-
 static PyObject *
 Slice_index(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     AtomicSlice *s = (AtomicSlice *)self;
-    if (nargs < 1 || nargs > 3) {
-        PyErr_Format(PyExc_TypeError,
-                     "index expected 1 to 3 arguments, got %zd", nargs);
-        return NULL;
-    }
-    if (atomic_slice_open(s) < 0) {
+    if (!nargs_between("index", nargs, 1, 3) || atomic_slice_open(s) < 0) {
         return NULL;
     }
     Py_ssize_t start = 0, stop = PY_SSIZE_T_MAX;
@@ -1236,12 +1018,6 @@ Slice_index(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     return NULL;
 }
 
-PyDoc_STRVAR(Slice_count_doc,
-"count($self, value, /)\n--\n\n"
-"1 if the view `value` is an item of the slice (the same cell), else 0.\n\n"
-"    >>> arr = m.atomic_u64_slice(0, 4)\n"
-"    >>> arr.count(arr[1]), arr.count(m.atomic_u64(64))\n    (1, 0)");
-
 static PyObject *
 Slice_count(PyObject *self, PyObject *value)
 {
@@ -1249,68 +1025,33 @@ Slice_count(PyObject *self, PyObject *value)
     return found < 0 ? NULL : PyLong_FromLong(found);
 }
 
-static int
-Slice_traverse(PyObject *self, visitproc visit, void *arg)
-{
-    Py_VISIT(Py_TYPE(self));
-    Py_VISIT(((AtomicSlice *)self)->mapping);
-    return 0;
-}
-
-static int
-Slice_clear(PyObject *self)
-{
-    atomic_slice_release((AtomicSlice *)self);
-    return 0;
-}
-
 static PyMethodDef Slice_methods[] = {
     {"index", (PyCFunction)(void (*)(void))Slice_index, METH_FASTCALL,
      Slice_index_doc},
     {"count", Slice_count, METH_O, Slice_count_doc},
-    {"release", Slice_release, METH_NOARGS, Slice_release_doc},
-    {"__enter__", Slice_enter, METH_NOARGS,
-     "__enter__($self, /)\n--\n\nReturn the slice itself."},
-    {"__exit__", (PyCFunction)(void (*)(void))Slice_exit, METH_FASTCALL,
-     "__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n--\n\nRelease the slice."},
+    ATOMIC_LIFECYCLE_METHODS(Slice_release_doc, "slice")
     {"__class_getitem__", Py_GenericAlias, METH_O | METH_CLASS,
      "See PEP 585."},
     {NULL, NULL, 0, NULL},
 };
 
-static PyGetSetDef Slice_getset[] = {
-    {"offset", Slice_get_offset, NULL,
+static PyMemberDef Slice_members[] = {
+    {"offset", T_PYSSIZET, offsetof(AtomicSlice, offset), READONLY,
      "Byte offset of item 0.\n\n"
-     "    >>> m.atomic_u32_slice(64, 4).offset\n    64", NULL},
-    {"itemsize", Slice_get_itemsize, NULL,
+     "    >>> m.atomic_u32_slice(64, 4).offset\n    64"},
+    {"itemsize", T_INT, offsetof(AtomicSlice, width), READONLY,
      "8 for AtomicU64, 4 for AtomicU32.\n\n"
-     "    >>> m.atomic_u32_slice(0, 4).itemsize\n    4", NULL},
-    {"released", Slice_get_released, NULL,
-     "True once released.\n\n"
-     "    >>> arr = m.atomic_u64_slice(0, 2); arr.release(); arr.released\n"
-     "    True", NULL},
-    {NULL, NULL, NULL, NULL, NULL},
+     "    >>> m.atomic_u32_slice(0, 4).itemsize\n    4"},
+    {NULL, 0, 0, 0, NULL},
 };
-
-PyDoc_STRVAR(AtomicSlice_doc,
-"A collections.abc.Sequence of consecutive AtomicU64 or AtomicU32 views\n"
-"(made by Mapping.atomic_u64_slice / atomic_u32_slice).  len(), indexing\n"
-"with negative indices, contiguous slicing, iteration, reversed(), and\n"
-"`in` / index() / count() for views of its cells; each item is a view of\n"
-"its own.  Supports `with` and release().\n\n"
-"    >>> with m.atomic_u64_slice(0, 3) as arr:\n"
-"    ...     for c in arr:\n"
-"    ...         c.store(7)\n"
-"    ...     arr[-1].load()\n    7");
 
 static PyType_Slot AtomicSlice_slots[] = {
     {Py_tp_doc, (void *)AtomicSlice_doc},
-    {Py_tp_dealloc, Slice_dealloc},
-    {Py_tp_traverse, Slice_traverse},
-    {Py_tp_clear, Slice_clear},
+    ATOMIC_LIFECYCLE_SLOTS
     {Py_tp_repr, Slice_repr},
     {Py_tp_methods, Slice_methods},
-    {Py_tp_getset, Slice_getset},
+    {Py_tp_getset, Atomic_getset},
+    {Py_tp_members, Slice_members},
     {Py_sq_length, Slice_length},
     {Py_sq_item, Slice_item},
     {Py_sq_contains, Slice_contains},
@@ -1319,37 +1060,29 @@ static PyType_Slot AtomicSlice_slots[] = {
     {0, NULL},
 };
 
-static PyType_Spec AtomicSlice_spec = {
-    .name = "mmap_io.AtomicSlice",
-    .basicsize = sizeof(AtomicSlice),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION |
-             Py_TPFLAGS_SEQUENCE | Py_TPFLAGS_HAVE_GC,
-    .slots = AtomicSlice_slots,
-};
+static PyType_Spec AtomicSlice_spec = MMAPIO_TYPE_SPEC(
+    "mmap_io.AtomicSlice", AtomicSlice, ATOMIC_TPFLAGS | Py_TPFLAGS_SEQUENCE,
+    AtomicSlice_slots);
 
 static int
 atomics_init(PyObject *module, ModState *st)
 {
-    st->AtomicU64Type = (PyTypeObject *)PyType_FromModuleAndSpec(
-        module, &AtomicU64_spec, NULL);
-    if (st->AtomicU64Type == NULL ||
-        PyModule_AddObjectRef(module, "AtomicU64",
-                              (PyObject *)st->AtomicU64Type) < 0) {
-        return -1;
-    }
-    st->AtomicU32Type = (PyTypeObject *)PyType_FromModuleAndSpec(
-        module, &AtomicU32_spec, NULL);
-    if (st->AtomicU32Type == NULL ||
-        PyModule_AddObjectRef(module, "AtomicU32",
-                              (PyObject *)st->AtomicU32Type) < 0) {
-        return -1;
-    }
-    st->AtomicSliceType = (PyTypeObject *)PyType_FromModuleAndSpec(
-        module, &AtomicSlice_spec, NULL);
-    if (st->AtomicSliceType == NULL ||
-        PyModule_AddObjectRef(module, "AtomicSlice",
-                              (PyObject *)st->AtomicSliceType) < 0) {
-        return -1;
+    struct {
+        PyType_Spec *spec;
+        PyTypeObject **type;
+    } types[] = {
+        {&AtomicU64_spec, &st->AtomicU64Type},
+        {&AtomicU32_spec, &st->AtomicU32Type},
+        {&AtomicSlice_spec, &st->AtomicSliceType},
+    };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        *types[i].type = (PyTypeObject *)PyType_FromModuleAndSpec(
+            module, types[i].spec, NULL);
+        /* Added under the name after the spec's last dot. */
+        if (*types[i].type == NULL ||
+            PyModule_AddType(module, *types[i].type) < 0) {
+            return -1;
+        }
     }
     return 0;
 }

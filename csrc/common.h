@@ -25,6 +25,13 @@
 #define PyType_GetModuleByDef _PyType_GetModuleByDef
 #endif
 
+/* Heap types whose attributes cannot be set from Python (3.10+). */
+#ifdef Py_TPFLAGS_IMMUTABLETYPE
+#define MMAPIO_TPFLAGS_IMMUTABLE Py_TPFLAGS_IMMUTABLETYPE
+#else
+#define MMAPIO_TPFLAGS_IMMUTABLE 0
+#endif
+
 /* Largest mapping we accept: 128 TiB, the user address space of x86-64. */
 #define MMAPIO_MAX_SIZE ((Py_ssize_t)1 << 47)
 
@@ -41,26 +48,38 @@ enum mmapio_policy {
     POLICY_MILLIS = 4,
 };
 
+/* The module state: every field a strong reference, listed once here so
+ * that module_traverse/module_clear cannot miss one. */
+#define MODSTATE_TYPES(X)                                                    \
+    X(MappingType)                                                           \
+    X(AtomicU64Type)                                                         \
+    X(AtomicU32Type)                                                         \
+    X(AtomicSliceType)
+#define MODSTATE_OBJECTS(X)                                                  \
+    X(MmapIoError)                                                           \
+    X(OutOfBoundsError)                                                      \
+    X(InvalidModeError)                                                      \
+    X(MisalignedError)                                                       \
+    X(ResizeFailedError)                                                     \
+    X(FlushFailedError)                                                      \
+    X(AdviceFailedError)                                                     \
+    X(LockFailedError)                                                       \
+    X(UnlockFailedError)                                                     \
+    X(WatchFailedError)                                                      \
+    X(MappingClosedError)                                                    \
+    X(BusyError)                                                             \
+    X(FileTruncatedError)                                                    \
+    X(os_errors) /* dict: builtin OSError subclass -> ours */
+#define MODSTATE_FIELDS(X) MODSTATE_TYPES(X) MODSTATE_OBJECTS(X)
+
+#define MODSTATE_TYPE_FIELD(name) PyTypeObject *name;
+#define MODSTATE_OBJECT_FIELD(name) PyObject *name;
 typedef struct {
-    PyTypeObject *MappingType;
-    PyTypeObject *AtomicU64Type;
-    PyTypeObject *AtomicU32Type;
-    PyTypeObject *AtomicSliceType;
-    PyObject *MmapIoError;
-    PyObject *OutOfBoundsError;
-    PyObject *InvalidModeError;
-    PyObject *MisalignedError;
-    PyObject *ResizeFailedError;
-    PyObject *FlushFailedError;
-    PyObject *AdviceFailedError;
-    PyObject *LockFailedError;
-    PyObject *UnlockFailedError;
-    PyObject *WatchFailedError;
-    PyObject *MappingClosedError;
-    PyObject *BusyError;
-    PyObject *FileTruncatedError;
-    PyObject *os_errors; /* dict: builtin OSError subclass -> ours */
+    MODSTATE_TYPES(MODSTATE_TYPE_FIELD)
+    MODSTATE_OBJECTS(MODSTATE_OBJECT_FIELD)
 } ModState;
+#undef MODSTATE_TYPE_FIELD
+#undef MODSTATE_OBJECT_FIELD
 
 typedef struct {
     PyObject_HEAD
@@ -107,6 +126,33 @@ typedef struct {
 } Mapping;
 
 static PyModuleDef mmapio_module;
+
+/* Methods that only bind a constant to a shared implementation
+ * (as_slice/as_slice_mut, lock/unlock, atomic_u64/atomic_u32, ...): the
+ * implementation takes the method's arguments and then the constant. */
+#define BIND_FASTCALL(NAME, IMPL, CONST)                                     \
+    static PyObject *NAME(PyObject *self, PyObject *const *args,            \
+                          Py_ssize_t nargs)                                  \
+    {                                                                        \
+        return IMPL(self, args, nargs, CONST);                               \
+    }
+#define BIND_O(NAME, IMPL, CONST)                                            \
+    static PyObject *NAME(PyObject *self, PyObject *arg)                     \
+    {                                                                        \
+        return IMPL(self, arg, CONST);                                       \
+    }
+#define BIND_NOARGS(NAME, IMPL, CONST)                                       \
+    static PyObject *NAME(PyObject *self, PyObject *Py_UNUSED(ignored))      \
+    {                                                                        \
+        return IMPL(self, CONST);                                            \
+    }
+
+/* The spec of one of our heap types. */
+#define MMAPIO_TYPE_SPEC(NAME, TYPE, FLAGS, SLOTS)                           \
+    {                                                                        \
+        .name = NAME, .basicsize = sizeof(TYPE), .flags = (FLAGS),           \
+        .slots = (SLOTS),                                                    \
+    }
 
 static inline ModState *
 state_of_type(PyTypeObject *tp)

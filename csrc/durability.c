@@ -8,21 +8,13 @@
  *
  * Locking: flush_lock serialises the flushes of one mapping (so a
  * background flush and an explicit one never run at once); it is taken
- * with the GIL released and before map_lock, which every msync holds
- * shared.  close() holds map_lock exclusive and never takes flush_lock, so
- * a flush waiting for map_lock cannot deadlock with it.
+ * with lock_nogil() and before map_lock.  Every msync runs through
+ * without_gil() (nogil.c: GIL released, map_lock shared, closed
+ * re-checked), but for the flush of close(), which already holds map_lock
+ * exclusive.  close() holds map_lock exclusive and never takes
+ * flush_lock, so a flush waiting for map_lock cannot deadlock with it.
  */
 #include "common.h"
-static Py_ssize_t
-page_size_value(void)
-{
-    static Py_ssize_t ps = 0;
-    if (ps == 0) {
-        long v = sysconf(_SC_PAGESIZE);
-        ps = v > 0 ? (Py_ssize_t)v : 4096;
-    }
-    return ps;
-}
 
 /* One flush: msync a byte range, then, when asked, fsync the file (its
  * size changed) and its parent directory (it was created). */
@@ -85,47 +77,32 @@ sync_job_locked(Mapping *m, SyncJob *j)
     }
 }
 
-/* Run `j` with the GIL released and map_lock shared.  Returns -1 when the
- * mapping was closed meanwhile, else 0 (j->err tells about failures). */
+/* sync_job_locked() for without_gil(): the job's errno is its result. */
+static int
+sync_work(Mapping *m, void *arg)
+{
+    SyncJob *j = arg;
+    sync_job_locked(m, j);
+    return j->err;
+}
+
+/* Run `j` with the GIL released and map_lock shared; NOGIL_OK, or the
+ * result for raise_sync_failure(). */
 static int
 sync_job(Mapping *m, SyncJob *j)
 {
-    int closed;
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_rdlock(&m->map_lock);
-    closed = m->closed;
-    if (!closed) {
-        sync_job_locked(m, j);
-    }
-    pthread_rwlock_unlock(&m->map_lock);
-    Py_END_ALLOW_THREADS
-    return closed ? -1 : 0;
+    return without_gil(m, 0, -1, sync_work, j);
 }
 
 /* Raise FlushFailedError for a failed job (or MappingClosedError). */
 static int
-raise_sync_failure(Mapping *m, int rc, SyncJob *j)
+raise_sync_failure(Mapping *m, int rc, const SyncJob *j)
 {
-    if (rc < 0) {
-        raise_closed(m);
-        return -1;
-    }
     ModState *st = state_of((PyObject *)m);
     if (st != NULL) {
-        raise_os_error(m, st->FlushFailedError, j->err, j->step);
+        raise_nogil(m, rc, 0, 0, st->FlushFailedError, j->step);
     }
     return -1;
-}
-
-static void
-flush_lock_acquire(Mapping *m)
-{
-    if (pthread_mutex_trylock(&m->flush_lock) == 0) {
-        return;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    pthread_mutex_lock(&m->flush_lock);
-    Py_END_ALLOW_THREADS
 }
 
 static int
@@ -154,7 +131,7 @@ flush_all(Mapping *m)
         m->dirty_views = m->mut_exports > 0;
         return 0;
     }
-    flush_lock_acquire(m);
+    lock_nogil(m, LOCK_FLUSH);
     Py_ssize_t bytes = m->pending_bytes, writes = m->pending_writes;
     int had_views = m->dirty_views, meta = m->sync_meta;
     PyObject *dir = m->sync_dir; /* reference moved into this call */
@@ -165,7 +142,7 @@ flush_all(Mapping *m)
                  dir ? PyBytes_AS_STRING(dir) : NULL, 0, NULL, 0};
     int rc = sync_job(m, &j);
     pthread_mutex_unlock(&m->flush_lock);
-    if (rc < 0 || j.err != 0) {
+    if (rc != NOGIL_OK) {
         /* Keep everything owed for the next attempt; only a directory
          * that cannot be synced (removed, say) is reported once, not
          * retried forever. */
@@ -264,24 +241,11 @@ report_deferred(Mapping *m, int rc)
     return NULL;
 }
 
-PyDoc_STRVAR(Mapping_flush_doc,
-"flush($self, /)\n--\n\n"
-"Write every dirty page to the file and wait (msync MS_SYNC). After the\n"
-"file was created or resized, also fsync the file (and, once, its parent\n"
-"directory) so its size is durable. A no-op on read-only, copy-on-write\n"
-"and anonymous mappings. Resets pending_bytes. If a background flush\n"
-"(FlushPolicy.every_millis) failed since the last flush(), raises that\n"
-"FlushFailedError (after flushing).\n\n"
-"    >>> m.update_region(0, b'x'); m.flush(); m.pending_bytes\n    0");
-
 static PyObject *
 Mapping_flush(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     Mapping *m = (Mapping *)self;
-    if (check_open(m) < 0) {
-        return NULL;
-    }
-    return report_deferred(m, flush_all(m));
+    return check_open(m) < 0 ? NULL : report_deferred(m, flush_all(m));
 }
 
 /* Validate (offset, length) and widen them outward to whole pages; length
@@ -306,28 +270,9 @@ page_range(Mapping *m, PyObject *offo, PyObject *leno, Py_ssize_t *start,
     else if (check_range(m, offo, leno, &off, &len) < 0) {
         return -1;
     }
-    Py_ssize_t ps = page_size_value();
-    *start = off - off % ps;
-    *end = off + len;
-    if (*end % ps) {
-        *end += ps - *end % ps;
-    }
-    if (*end > m->map_size) {
-        *end = m->map_size;
-    }
-    if (len == 0) {
-        *end = *start;
-    }
+    page_widen(m, off, len, start, end);
     return 0;
 }
-
-PyDoc_STRVAR(Mapping_flush_range_doc,
-"flush_range($self, offset, length, /)\n--\n\n"
-"Flush [offset, offset+length), widened outward to whole pages, and wait\n"
-"(msync MS_SYNC). pending_bytes drops by the page-aligned length flushed\n"
-"(never below 0); writes outside the range stay counted. A zero length\n"
-"is a no-op.\n\n"
-"    >>> m.update_region(0, b'x'); m.flush_range(0, 1)");
 
 static PyObject *
 Mapping_flush_range(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -344,11 +289,11 @@ Mapping_flush_range(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_RETURN_NONE;
     }
     if (needs_sync(m)) {
-        flush_lock_acquire(m);
+        lock_nogil(m, LOCK_FLUSH);
         SyncJob j = {start, end, MS_SYNC, 0, NULL, 0, NULL, 0};
         int rc = sync_job(m, &j);
         pthread_mutex_unlock(&m->flush_lock);
-        if (rc < 0 || j.err != 0) {
+        if (rc != NOGIL_OK) {
             raise_sync_failure(m, rc, &j);
             return NULL;
         }
@@ -360,17 +305,6 @@ Mapping_flush_range(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     Py_RETURN_NONE;
 }
-
-PyDoc_STRVAR(Mapping_start_flush_doc,
-"start_flush($self, /, offset=0, length=None)\n--\n\n"
-"Start writing the dirty pages of [offset, offset+length) (default: the\n"
-"whole mapping) back to the file without waiting: sync_file_range(\n"
-"SYNC_FILE_RANGE_WRITE) on Linux, where msync(MS_ASYNC) does nothing,\n"
-"msync(MS_ASYNC) elsewhere. Nothing is durable until flush() or\n"
-"flush_range() returns, so pending_bytes is unchanged; a later flush()\n"
-"then has less to wait for. A no-op on read-only and copy-on-write\n"
-"mappings. An extension beyond the seeds' API.\n\n"
-"    >>> m.update_region(0, b'x' * 4096); m.start_flush(); m.flush()");
 
 static PyObject *
 Mapping_start_flush(PyObject *self, PyObject *args, PyObject *kwds)
@@ -398,20 +332,13 @@ Mapping_start_flush(PyObject *self, PyObject *args, PyObject *kwds)
     if (end > start && needs_sync(m)) {
         SyncJob j = {start, end, 0, 0, NULL, 0, NULL, 0};
         rc = sync_job(m, &j);
-        if (rc < 0 || j.err != 0) {
+        if (rc != NOGIL_OK) {
             raise_sync_failure(m, rc, &j);
             return NULL;
         }
     }
     Py_RETURN_NONE;
 }
-
-PyDoc_STRVAR(Mapping_flush_background_doc,
-"_flush_background($self, /)\n--\n\n"
-"Internal, for the every_millis thread: flush if anything may be dirty.\n"
-"Returns 1 after a flush, 0 when there was nothing to flush, -1 once the\n"
-"mapping is closed (the thread then stops). A failure is kept for the\n"
-"next flush() and raised for the thread to log.");
 
 static PyObject *
 Mapping_flush_background(PyObject *self, PyObject *Py_UNUSED(ignored))
@@ -443,12 +370,6 @@ Mapping_flush_background(PyObject *self, PyObject *Py_UNUSED(ignored))
     PyErr_Restore(t, v, tb);
     return NULL;
 }
-
-PyDoc_STRVAR(Mapping_sync_on_flush_doc,
-"_sync_on_flush($self, directory=None, /)\n--\n\n"
-"Internal: the file's size changed (it was created or truncated), so the\n"
-"next flush also fsyncs the file, and, given a directory (bytes or str),\n"
-"fsyncs that directory once so the new file's name is durable.");
 
 static PyObject *
 Mapping_sync_on_flush(PyObject *self, PyObject *args)
@@ -490,11 +411,15 @@ remap_fresh(Mapping *m, Py_ssize_t new_size)
 }
 
 /* Change the mapping's size; map_lock is held exclusive and the GIL held.
- * Returns 0 or an errno, with the mapping intact on failure. */
+ * Returns 0 or an errno, with the mapping intact on failure.  When the
+ * file was grown for a mapping that then could not be made, it is cut
+ * back; if even that fails, *stuck_err is its errno (the file stays
+ * longer than the mapping, and the caller must say so). */
 static int
-remap_locked(Mapping *m, Py_ssize_t new_size)
+remap_locked(Mapping *m, Py_ssize_t new_size, int *stuck_err)
 {
     Py_ssize_t old = m->size;
+    *stuck_err = 0;
     if (new_size > old && ftruncate(m->fd, new_size) != 0) {
         return errno;
     }
@@ -513,8 +438,8 @@ remap_locked(Mapping *m, Py_ssize_t new_size)
 #endif
     if (p == MAP_FAILED) {
         int err = errno;
-        if (new_size > old) {
-            (void)ftruncate(m->fd, old);
+        if (new_size > old && ftruncate(m->fd, old) != 0) {
+            *stuck_err = errno;
         }
         return err;
     }
@@ -526,15 +451,6 @@ remap_locked(Mapping *m, Py_ssize_t new_size)
     }
     return 0;
 }
-
-PyDoc_STRVAR(Mapping_resize_doc,
-"resize($self, new_size, /)\n--\n\n"
-"Grow or shrink the file and the mapping (read-write file mappings only).\n"
-"The next flush() also fsyncs the file, so the new size is durable.\n"
-"Raises BusyError while exported views are alive, ResizeFailedError for\n"
-"a size of 0 or above 128 TiB.  The mapping may move, and advice or\n"
-"locks set on it (advise(), lock()) need not survive.\n\n"
-"    >>> m.resize(8192); len(m)\n    8192");
 
 static PyObject *
 Mapping_resize(PyObject *self, PyObject *arg)
@@ -569,34 +485,40 @@ Mapping_resize(PyObject *self, PyObject *arg)
     if (m->exports > 0) {
         return raise_busy(m, "resize");
     }
-    lock_exclusive(m);
+    lock_nogil(m, LOCK_MAP_EXCLUSIVE);
     if (m->closed || m->exports > 0) {
         pthread_rwlock_unlock(&m->map_lock);
         return m->closed ? raise_closed(m) : raise_busy(m, "resize");
     }
     Py_ssize_t old_size = m->size;
-    int err = new_size == m->size ? 0 : remap_locked(m, new_size);
+    int stuck = 0;
+    int err = new_size == m->size ? 0 : remap_locked(m, new_size, &stuck);
     pthread_rwlock_unlock(&m->map_lock);
     if (new_size != old_size) {
         m->sync_meta = 1; /* the next flush makes the new size durable */
     }
     if (err != 0) {
         PyObject *w = where(m);
-        if (w != NULL) {
+        if (w != NULL && stuck == 0) {
             raise_fmt(st->ResizeFailedError,
                       "cannot resize mapping%U to %zd bytes: %s", w, new_size,
                       strerror(err));
-            Py_DECREF(w);
         }
+        else if (w != NULL) {
+            /* Two strerror() results: copy the first, they may share a
+             * buffer. */
+            char first[128];
+            snprintf(first, sizeof first, "%s", strerror(err));
+            raise_fmt(st->ResizeFailedError,
+                      "cannot resize mapping%U to %zd bytes: %s; the file "
+                      "stays %zd bytes long (cutting it back to %zd failed: "
+                      "%s)", w, new_size, first, new_size, old_size,
+                      strerror(stuck));
+        }
+        Py_XDECREF(w);
         return NULL;
     }
     Py_RETURN_NONE;
-}
-
-static PyObject *
-Mapping_get_pending_bytes(PyObject *self, void *Py_UNUSED(c))
-{
-    return PyLong_FromSsize_t(((Mapping *)self)->pending_bytes);
 }
 
 static PyObject *
@@ -605,11 +527,6 @@ Mapping_get_needs_flush(PyObject *self, void *Py_UNUSED(c))
     Mapping *m = (Mapping *)self;
     return PyBool_FromLong(!m->closed && needs_sync(m) && has_dirty_data(m));
 }
-
-PyDoc_STRVAR(Mapping_set_policy_doc,
-"_set_flush_policy($self, kind, n, /)\n--\n\n"
-"Internal: 0 NEVER, 1 ALWAYS, 2 every n bytes, 3 every n writes,\n"
-"4 every n milliseconds (driven from Python).");
 
 static PyObject *
 Mapping_set_policy(PyObject *self, PyObject *args)

@@ -6,6 +6,10 @@
  * failures use one class per builtin OSError subclass, created on first
  * use and cached in ModState.os_errors (an errno -> exception table in
  * the manner of py-lmdb, keyed by the class CPython picks for the errno).
+ *
+ * Messages that the Python facade also needs (the bounds error, an int
+ * too long to print) are written here only and exported as
+ * _core._out_of_bounds and _core._int_text, which mmap_io.errors wraps.
  */
 #include "common.h"
 
@@ -154,14 +158,31 @@ errors_init(PyObject *module, ModState *st)
     return st->os_errors == NULL ? -1 : 0;
 }
 
+/* Name a path for messages: " of '<path>'", or "" without one. */
+static PyObject *
+where_path(PyObject *path)
+{
+    if (path == NULL || path == Py_None) {
+        return PyUnicode_FromString("");
+    }
+    return PyUnicode_FromFormat(" of %R", path);
+}
+
 /* Describe the mapping for messages: " of '<path>'" or "". */
 static PyObject *
 where(Mapping *m)
 {
-    if (m == NULL || m->path == NULL || m->path == Py_None) {
-        return PyUnicode_FromString("");
-    }
-    return PyUnicode_FromFormat(" of %R", m->path);
+    return where_path(m != NULL ? m->path : NULL);
+}
+
+/* The module state and where(m) that every message about `m` needs; NULL
+ * with an exception set when either cannot be had. */
+static ModState *
+state_and_where(Mapping *m, PyObject **w)
+{
+    ModState *st = state_of((PyObject *)m);
+    *w = st != NULL ? where(m) : NULL;
+    return *w != NULL ? st : NULL;
 }
 
 /* Raise `cls(message)`; message built by PyUnicode_FromFormatV. */
@@ -182,12 +203,9 @@ raise_fmt(PyObject *cls, const char *fmt, ...)
 static PyObject *
 raise_closed(Mapping *m)
 {
-    ModState *st = state_of((PyObject *)m);
+    PyObject *w;
+    ModState *st = state_and_where(m, &w);
     if (st == NULL) {
-        return NULL;
-    }
-    PyObject *w = where(m);
-    if (w == NULL) {
         return NULL;
     }
     raise_fmt(st->MappingClosedError, "mapping%U is closed", w);
@@ -199,12 +217,9 @@ static PyObject *
 raise_mode(Mapping *m, const char *what)
 {
     static const char *names[] = {"read-only", "read-write", "copy-on-write"};
-    ModState *st = state_of((PyObject *)m);
+    PyObject *w;
+    ModState *st = state_and_where(m, &w);
     if (st == NULL) {
-        return NULL;
-    }
-    PyObject *w = where(m);
-    if (w == NULL) {
         return NULL;
     }
     raise_fmt(st->InvalidModeError, "%s is not allowed on the %s mapping%U",
@@ -213,10 +228,11 @@ raise_mode(Mapping *m, const char *what)
     return NULL;
 }
 
-/* Raise an exception instance after setting keyword attributes on it. */
+/* cls(msg) with up to three attributes set on it (k NULL: none); a new
+ * reference, or NULL with an exception. */
 static PyObject *
-raise_with_attrs(PyObject *cls, PyObject *msg, const char *k1, PyObject *v1,
-                 const char *k2, PyObject *v2, const char *k3, PyObject *v3)
+exc_with_attrs(PyObject *cls, PyObject *msg, const char *k1, PyObject *v1,
+               const char *k2, PyObject *v2, const char *k3, PyObject *v3)
 {
     PyObject *exc = PyObject_CallOneArg(cls, msg);
     if (exc == NULL) {
@@ -228,8 +244,17 @@ raise_with_attrs(PyObject *cls, PyObject *msg, const char *k1, PyObject *v1,
         Py_DECREF(exc);
         return NULL;
     }
-    PyErr_SetObject(cls, exc);
-    Py_DECREF(exc);
+    return exc;
+}
+
+/* Raise an exception made by exc_with_attrs() (NULL passes through). */
+static PyObject *
+raise_exc(PyObject *exc)
+{
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
     return NULL;
 }
 
@@ -255,32 +280,40 @@ int_text(PyObject *v)
     return s;
 }
 
-/* OutOfBoundsError for (offset, length) against total; the originals are
- * Python ints so values beyond Py_ssize_t are reported exactly. */
+/* The OutOfBoundsError (not raised) for (offset, length) against `total`,
+ * the one place its message is written; the Python facade builds its
+ * bounds errors through _core._out_of_bounds.  off and len are Python
+ * ints, so values beyond Py_ssize_t are reported exactly; `path` may be
+ * NULL or None; `within` names what the range must fit in. */
+static PyObject *
+bounds_error(ModState *st, PyObject *off, PyObject *len, Py_ssize_t total,
+             PyObject *path, const char *within)
+{
+    PyObject *tot = PyLong_FromSsize_t(total);
+    PyObject *w = tot ? where_path(path) : NULL;
+    PyObject *offs = w ? int_text(off) : NULL;
+    PyObject *lens = offs ? int_text(len) : NULL;
+    PyObject *msg = lens ? PyUnicode_FromFormat(
+                               "range offset=%U length=%U is outside %s%U "
+                               "(length %zd)", offs, lens, within, w, total)
+                         : NULL;
+    PyObject *exc = msg ? exc_with_attrs(st->OutOfBoundsError, msg, "offset",
+                                         off, "length", len, "total", tot)
+                        : NULL;
+    Py_XDECREF(tot);
+    Py_XDECREF(w);
+    Py_XDECREF(offs);
+    Py_XDECREF(lens);
+    Py_XDECREF(msg);
+    return exc;
+}
+
+/* Raise OutOfBoundsError for (off, len), Python ints, outside `m`. */
 static PyObject *
 raise_bounds_obj(ModState *st, Mapping *m, PyObject *off, PyObject *len,
                  Py_ssize_t total)
 {
-    PyObject *tot = PyLong_FromSsize_t(total);
-    PyObject *w = where(m);
-    PyObject *offs = int_text(off);
-    PyObject *lens = offs ? int_text(len) : NULL;
-    PyObject *msg = NULL;
-    if (tot && w && lens) {
-        msg = PyUnicode_FromFormat(
-            "range offset=%U length=%U is outside the mapping%U "
-            "(length %zd)", offs, lens, w, total);
-    }
-    Py_XDECREF(offs);
-    Py_XDECREF(lens);
-    if (msg) {
-        raise_with_attrs(st->OutOfBoundsError, msg, "offset", off, "length",
-                         len, "total", tot);
-    }
-    Py_XDECREF(tot);
-    Py_XDECREF(w);
-    Py_XDECREF(msg);
-    return NULL;
+    return raise_exc(bounds_error(st, off, len, total, m->path, "the mapping"));
 }
 
 static PyObject *
@@ -416,3 +449,34 @@ as_offset(PyObject *obj, Py_ssize_t *out, const char *what)
     Py_DECREF(idx);
     return rc;
 }
+
+/* ---- module functions: the rules above, for the Python facade -------- */
+
+static PyObject *
+mod_out_of_bounds(PyObject *mod, PyObject *args)
+{
+    PyObject *off, *len, *path = Py_None;
+    Py_ssize_t total;
+    const char *within = "the mapping";
+    if (!PyArg_ParseTuple(args, "O!O!n|Os:_out_of_bounds", &PyLong_Type, &off,
+                          &PyLong_Type, &len, &total, &path, &within)) {
+        return NULL;
+    }
+    return bounds_error(PyModule_GetState(mod), off, len, total, path, within);
+}
+
+static PyObject *
+mod_int_text(PyObject *mod, PyObject *value)
+{
+    (void)mod;
+    if (!PyLong_Check(value)) {
+        return PyErr_Format(PyExc_TypeError, "_int_text() needs an int, not "
+                            "%.100s", Py_TYPE(value)->tp_name);
+    }
+    return int_text(value);
+}
+
+#define ERRORS_MODULE_METHODS                                                 \
+    {"_out_of_bounds", mod_out_of_bounds, METH_VARARGS,                       \
+     mod_out_of_bounds_doc},                                                  \
+    {"_int_text", mod_int_text, METH_O, mod_int_text_doc},

@@ -145,8 +145,6 @@ map_anonymous(Mapping *m, Py_ssize_t size, int huge)
     return 0;
 }
 
-static Py_ssize_t page_size_value(void);
-
 /* Fault every page of a fresh file mapping in for reading (TouchHint.EAGER)
  * by reading one byte per page.  Reading never breaks copy-on-write, and
  * it is faster than MAP_POPULATE or MADV_POPULATE_READ (about 55 against
@@ -196,17 +194,6 @@ map_file(Mapping *m, Py_ssize_t size, int populate, int huge)
     m->map_size = size;
     return 0;
 }
-
-PyDoc_STRVAR(Mapping_init_doc,
-"Mapping(fd, size, access, *, path=None, populate=False, huge_pages=False)\n"
-"--\n\n"
-"Map `size` bytes of the file open as `fd` (-1: anonymous memory).\n"
-"`access` is 0 (read-only), 1 (read-write) or 2 (copy-on-write). The\n"
-"mapping keeps its own duplicate of `fd`.  Used by MemoryMappedFile and\n"
-"AnonymousMmap; most code never calls it directly.\n\n"
-"    >>> fd = os.open('data.bin', os.O_RDWR)\n"
-"    >>> m = Mapping(fd, 4096, 1, path='data.bin'); os.close(fd)\n"
-"    >>> m.read_bytes(0, 5)\n    b'hello'");
 
 static int
 Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
@@ -276,7 +263,8 @@ Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
     }
     if (populate && fd < 0 && size > 0) {
         unsigned char sink;
-        (void)guarded_touch(m->data, (size_t)size, 4096, &sink);
+        (void)guarded_touch(m->data, (size_t)size, (size_t)page_size_value(),
+                            &sink);
     }
     m->size = size;
     m->closed = 0;
@@ -329,26 +317,6 @@ raise_busy(Mapping *m, const char *what)
     return NULL;
 }
 
-/* Take map_lock exclusive without holding the GIL while we wait. */
-static void
-lock_exclusive(Mapping *m)
-{
-    if (pthread_rwlock_trywrlock(&m->map_lock) == 0) {
-        return;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_wrlock(&m->map_lock);
-    Py_END_ALLOW_THREADS
-}
-
-PyDoc_STRVAR(Mapping_close_doc,
-"close($self, /)\n--\n\n"
-"Unmap and close. Idempotent. Flushes first unless the policy is NEVER\n"
-"(and then raises FlushFailedError if that failed, after closing, or if a\n"
-"background flush failed unseen).\n"
-"Raises BusyError (and stays open) while exported views are alive.\n\n"
-"    >>> m.close(); m.closed\n    True");
-
 static PyObject *
 Mapping_close(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -359,7 +327,7 @@ Mapping_close(PyObject *self, PyObject *Py_UNUSED(ignored))
     if (m->exports > 0) {
         return raise_busy(m, "close");
     }
-    lock_exclusive(m);
+    lock_nogil(m, LOCK_MAP_EXCLUSIVE);
     if (m->closed || m->exports > 0) {
         pthread_rwlock_unlock(&m->map_lock);
         if (m->closed) {
@@ -555,42 +523,11 @@ Mapping_get_closed(PyObject *self, void *Py_UNUSED(c))
 }
 
 static PyObject *
-Mapping_get_access(PyObject *self, void *Py_UNUSED(c))
-{
-    return PyLong_FromLong(((Mapping *)self)->access);
-}
-
-static PyObject *
-Mapping_get_exports(PyObject *self, void *Py_UNUSED(c))
-{
-    return PyLong_FromSsize_t(((Mapping *)self)->exports);
-}
-
-static PyObject *
-Mapping_get_path(PyObject *self, void *Py_UNUSED(c))
-{
-    return Py_NewRef(((Mapping *)self)->path);
-}
-
-PyDoc_STRVAR(Mapping_is_empty_doc,
-"is_empty($self, /)\n--\n\n"
-"True when the mapping has length zero.\n\n"
-"    >>> m.is_empty()\n    False");
-
-static PyObject *
 Mapping_is_empty(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    Mapping *m = (Mapping *)self;
-    if (check_open(m) < 0) {
-        return NULL;
-    }
-    return PyBool_FromLong(m->size == 0);
+    Py_ssize_t n = Mapping_length(self);
+    return n < 0 ? NULL : PyBool_FromLong(n == 0);
 }
-
-PyDoc_STRVAR(Mapping_fileno_doc,
-"fileno($self, /)\n--\n\n"
-"The mapping's own file descriptor (a duplicate of the one it was made\n"
-"from).\n\n    >>> m.fileno() >= 0\n    True");
 
 static PyObject *
 Mapping_fileno(PyObject *self, PyObject *Py_UNUSED(ignored))
@@ -605,12 +542,6 @@ Mapping_fileno(PyObject *self, PyObject *Py_UNUSED(ignored))
     return PyLong_FromLong(m->fd);
 }
 
-PyDoc_STRVAR(Mapping_as_ptr_doc,
-"as_ptr($self, /)\n--\n\n"
-"Base address of the mapping as an int, for ctypes/FFI. Valid until\n"
-"close()/resize(); 0 for an empty mapping.\n\n"
-"    >>> ctypes.string_at(m.as_ptr(), 4)\n    b'\\x00\\x00\\x00\\x00'");
-
 static PyObject *
 Mapping_as_ptr(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
@@ -620,11 +551,6 @@ Mapping_as_ptr(PyObject *self, PyObject *Py_UNUSED(ignored))
     }
     return PyLong_FromVoidPtr(m->data);
 }
-
-PyDoc_STRVAR(Mapping_as_mut_ptr_doc,
-"as_mut_ptr($self, /)\n--\n\n"
-"Writable base address as an int; read-write and copy-on-write only.\n\n"
-"    >>> ctypes.memset(m.as_mut_ptr(), 1, 4)");
 
 static PyObject *
 Mapping_as_mut_ptr(PyObject *self, PyObject *Py_UNUSED(ignored))

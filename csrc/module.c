@@ -1,9 +1,14 @@
 /* mmap_io._core: the native core of mmap_io.
  *
  * One translation unit: every concern lives in its own .c file, included
- * here, so everything stays static and visible to the optimiser. */
+ * here in dependency order, so everything stays static and visible to the
+ * optimiser.  The docstrings live in docstrings.h; docs/architecture.md
+ * draws what each file owns. */
 #include "common.h"
+#include "docstrings.h"
 #include "errors.c"
+#include "sigbus.c"
+#include "nogil.c"
 #include "copy.c"
 #include "mapping.c"
 #include "ops.c"
@@ -43,21 +48,24 @@ static PyGetSetDef Mapping_getset[] = {
     {"closed", Mapping_get_closed, NULL,
      "True once the mapping is closed.\n\n"
      "    >>> m.close(); m.closed\n    True", NULL},
-    {"pending_bytes", Mapping_get_pending_bytes, NULL,
-     "Bytes written through update_region since the last flush (writes\n"
-     "through writable views such as as_slice_mut are not counted).\n\n"
-     "    >>> m.update_region(0, b'abc'); m.pending_bytes\n    3\n"
-     "    >>> m.flush(); m.pending_bytes\n    0", NULL},
-    {"_access", Mapping_get_access, NULL, "0 read-only, 1 read-write, 2 COW.", NULL},
-    {"_exports", Mapping_get_exports, NULL, "Live exported views.", NULL},
     {"_needs_flush", Mapping_get_needs_flush, NULL,
      "Dirty data may be waiting (counted writes or writable views).", NULL},
-    {"_path", Mapping_get_path, NULL, "Path used in messages.", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyMemberDef Mapping_members[] = {
     {"__weaklistoffset__", T_PYSSIZET, offsetof(Mapping, weakreflist), READONLY, NULL},
+    {"pending_bytes", T_PYSSIZET, offsetof(Mapping, pending_bytes), READONLY,
+     "Bytes written through update_region since the last flush (writes\n"
+     "through writable views such as as_slice_mut are not counted).\n\n"
+     "    >>> m.update_region(0, b'abc'); m.pending_bytes\n    3\n"
+     "    >>> m.flush(); m.pending_bytes\n    0"},
+    {"_access", T_INT, offsetof(Mapping, access), READONLY,
+     "0 read-only, 1 read-write, 2 COW."},
+    {"_exports", T_PYSSIZET, offsetof(Mapping, exports), READONLY,
+     "Live exported views."},
+    {"_path", T_OBJECT, offsetof(Mapping, path), READONLY,
+     "Path used in messages."},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -78,18 +86,13 @@ static PyType_Slot Mapping_slots[] = {
     {0, NULL},
 };
 
-static PyType_Spec Mapping_spec = {
-    .name = "mmap_io._core.Mapping",
-    .basicsize = sizeof(Mapping),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
-    .slots = Mapping_slots,
-};
+static PyType_Spec Mapping_spec = MMAPIO_TYPE_SPEC(
+    "mmap_io._core.Mapping", Mapping,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC |
+        MMAPIO_TPFLAGS_IMMUTABLE,
+    Mapping_slots);
 
 /* ---- module-level helpers ------------------------------------------- */
-
-PyDoc_STRVAR(page_size_doc,
-"page_size()\n--\n\n"
-"The system page size in bytes.\n\n    >>> page_size()\n    4096");
 
 static PyObject *
 mod_page_size(PyObject *mod, PyObject *Py_UNUSED(ignored))
@@ -97,12 +100,6 @@ mod_page_size(PyObject *mod, PyObject *Py_UNUSED(ignored))
     (void)mod;
     return PyLong_FromSsize_t(page_size_value());
 }
-
-PyDoc_STRVAR(os_error_doc,
-"os_error(errno, filename=None, context=None)\n--\n\n"
-"Build (not raise) the exception for an OS error: an MmapIoError that is\n"
-"also the builtin OSError subclass for `errno`.\n\n"
-"    >>> isinstance(os_error(2, 'x'), FileNotFoundError)\n    True");
 
 static PyObject *
 mod_os_error(PyObject *mod, PyObject *args, PyObject *kwds)
@@ -123,6 +120,7 @@ static PyMethodDef module_methods[] = {
     {"os_error", (PyCFunction)(void (*)(void))mod_os_error,
      METH_VARARGS | METH_KEYWORDS, os_error_doc},
     SYSCALLS_MODULE_METHODS
+    ERRORS_MODULE_METHODS
     {NULL, NULL, 0, NULL},
 };
 
@@ -182,54 +180,34 @@ module_exec(PyObject *module)
     return atomics_init(module, st);
 }
 
+/* Visit every reference of the module state, or clear them all when
+ * `visit` is NULL: one list (MODSTATE_FIELDS) for both. */
+static int
+modstate_refs(PyObject *module, visitproc visit, void *arg)
+{
+    ModState *st = PyModule_GetState(module);
+#define EACH_FIELD(name)                                                     \
+    if (visit == NULL) {                                                     \
+        Py_CLEAR(st->name);                                                  \
+    }                                                                        \
+    else {                                                                   \
+        Py_VISIT(st->name);                                                  \
+    }
+    MODSTATE_FIELDS(EACH_FIELD)
+#undef EACH_FIELD
+    return 0;
+}
+
 static int
 module_traverse(PyObject *module, visitproc visit, void *arg)
 {
-    ModState *st = PyModule_GetState(module);
-    Py_VISIT(st->MappingType);
-    Py_VISIT(st->AtomicU64Type);
-    Py_VISIT(st->AtomicU32Type);
-    Py_VISIT(st->AtomicSliceType);
-    Py_VISIT(st->MmapIoError);
-    Py_VISIT(st->OutOfBoundsError);
-    Py_VISIT(st->InvalidModeError);
-    Py_VISIT(st->MisalignedError);
-    Py_VISIT(st->ResizeFailedError);
-    Py_VISIT(st->FlushFailedError);
-    Py_VISIT(st->AdviceFailedError);
-    Py_VISIT(st->LockFailedError);
-    Py_VISIT(st->UnlockFailedError);
-    Py_VISIT(st->WatchFailedError);
-    Py_VISIT(st->MappingClosedError);
-    Py_VISIT(st->BusyError);
-    Py_VISIT(st->FileTruncatedError);
-    Py_VISIT(st->os_errors);
-    return 0;
+    return modstate_refs(module, visit, arg);
 }
 
 static int
 module_clear(PyObject *module)
 {
-    ModState *st = PyModule_GetState(module);
-    Py_CLEAR(st->MappingType);
-    Py_CLEAR(st->AtomicU64Type);
-    Py_CLEAR(st->AtomicU32Type);
-    Py_CLEAR(st->AtomicSliceType);
-    Py_CLEAR(st->MmapIoError);
-    Py_CLEAR(st->OutOfBoundsError);
-    Py_CLEAR(st->InvalidModeError);
-    Py_CLEAR(st->MisalignedError);
-    Py_CLEAR(st->ResizeFailedError);
-    Py_CLEAR(st->FlushFailedError);
-    Py_CLEAR(st->AdviceFailedError);
-    Py_CLEAR(st->LockFailedError);
-    Py_CLEAR(st->UnlockFailedError);
-    Py_CLEAR(st->WatchFailedError);
-    Py_CLEAR(st->MappingClosedError);
-    Py_CLEAR(st->BusyError);
-    Py_CLEAR(st->FileTruncatedError);
-    Py_CLEAR(st->os_errors);
-    return 0;
+    return modstate_refs(module, NULL, NULL);
 }
 
 static void

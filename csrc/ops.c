@@ -3,15 +3,64 @@
  * of times a second and argument-clinic-free parsing is most of the cost. */
 #include "common.h"
 
+/* The argument-count check of every METH_FASTCALL method, with CPython's
+ * wording.  Returns 1 when `nargs` is in [min, max], else 0 with
+ * TypeError. */
 static int
+nargs_error(const char *name, Py_ssize_t nargs, Py_ssize_t min,
+            Py_ssize_t max)
+{
+    if (min == max) {
+        PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd argument%s "
+                     "(%zd given)", name, min, min == 1 ? "" : "s", nargs);
+    }
+    else {
+        PyErr_Format(PyExc_TypeError, "%s() takes from %zd to %zd arguments "
+                     "(%zd given)", name, min, max, nargs);
+    }
+    return 0;
+}
+
+static inline int
+nargs_between(const char *name, Py_ssize_t nargs, Py_ssize_t min,
+              Py_ssize_t max)
+{
+    return nargs >= min && nargs <= max ? 1
+                                        : nargs_error(name, nargs, min, max);
+}
+
+static inline int
 nargs_ok(const char *name, Py_ssize_t nargs, Py_ssize_t want)
 {
-    if (nargs != want) {
-        PyErr_Format(PyExc_TypeError, "%s() takes exactly %zd arguments (%zd given)",
-                     name, want, nargs);
-        return 0;
+    return nargs_between(name, nargs, want, want);
+}
+
+/* The (offset, length, ...) arguments of a FASTCALL method taking `want`
+ * of them: count checked, the range checked against the mapping. */
+static inline int
+range_args(Mapping *m, const char *name, PyObject *const *args,
+           Py_ssize_t nargs, Py_ssize_t want, Py_ssize_t *off,
+           Py_ssize_t *len)
+{
+    return nargs_ok(name, nargs, want) &&
+                   check_range(m, args[0], args[1], off, len) == 0
+               ? 0
+               : -1;
+}
+
+/* as_slice() and as_slice_mut(). */
+static PyObject *
+slice_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+             int readonly)
+{
+    Mapping *m = (Mapping *)self;
+    Py_ssize_t off, len;
+    if (range_args(m, readonly ? "as_slice" : "as_slice_mut", args, nargs, 2,
+                   &off, &len) < 0 ||
+        (!readonly && check_writable(m, "as_slice_mut()") < 0)) {
+        return NULL;
     }
-    return 1;
+    return export_slice(m, off, len, readonly);
 }
 
 /* After a failed PyObject_GetBuffer on an argument: unsuitable objects
@@ -35,58 +84,16 @@ buffer_arg_error(PyObject *self, PyObject *arg, const char *what)
     }
 }
 
-PyDoc_STRVAR(Mapping_as_slice_doc,
-"as_slice($self, offset, length, /)\n--\n\n"
-"Read-only zero-copy memoryview of [offset, offset+length). Works in\n"
-"every mode. While it is alive the mapping cannot be closed or resized.\n\n"
-"    >>> bytes(m.as_slice(0, 5))\n    b'hello'");
+BIND_FASTCALL(Mapping_as_slice, slice_method, 1)
 
-static PyObject *
-Mapping_as_slice(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    Mapping *m = (Mapping *)self;
-    Py_ssize_t off, len;
-    if (!nargs_ok("as_slice", nargs, 2) ||
-        check_range(m, args[0], args[1], &off, &len) < 0) {
-        return NULL;
-    }
-    return export_slice(m, off, len, 1);
-}
-
-PyDoc_STRVAR(Mapping_as_slice_mut_doc,
-"as_slice_mut($self, offset, length, /)\n--\n\n"
-"Writable zero-copy memoryview of [offset, offset+length); read-write and\n"
-"copy-on-write mappings only. Writes through it bypass the flush-policy\n"
-"counters (pending_bytes, ALWAYS, every_bytes, every_writes): call flush(),\n"
-"or use every_millis, which flushes while writable views are alive.\n\n"
-"    >>> m.as_slice_mut(0, 5)[:] = b'HELLO'");
-
-static PyObject *
-Mapping_as_slice_mut(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    Mapping *m = (Mapping *)self;
-    Py_ssize_t off, len;
-    if (!nargs_ok("as_slice_mut", nargs, 2) ||
-        check_range(m, args[0], args[1], &off, &len) < 0 ||
-        check_writable(m, "as_slice_mut()") < 0) {
-        return NULL;
-    }
-    return export_slice(m, off, len, 0);
-}
-
-PyDoc_STRVAR(Mapping_read_bytes_doc,
-"read_bytes($self, offset, length, /)\n--\n\n"
-"Copy [offset, offset+length) into a new bytes object (owned: it\n"
-"survives close()).\n\n"
-"    >>> m.read_bytes(0, 5)\n    b'hello'");
+BIND_FASTCALL(Mapping_as_slice_mut, slice_method, 0)
 
 static PyObject *
 Mapping_read_bytes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Mapping *m = (Mapping *)self;
     Py_ssize_t off, len;
-    if (!nargs_ok("read_bytes", nargs, 2) ||
-        check_range(m, args[0], args[1], &off, &len) < 0) {
+    if (range_args(m, "read_bytes", args, nargs, 2, &off, &len) < 0) {
         return NULL;
     }
     PyObject *out = PyBytes_FromStringAndSize(NULL, len);
@@ -99,12 +106,6 @@ Mapping_read_bytes(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     return out;
 }
-
-PyDoc_STRVAR(Mapping_read_into_doc,
-"read_into($self, offset, buf, /)\n--\n\n"
-"Copy memoryview(buf).nbytes bytes from `offset` into the writable,\n"
-"C-contiguous buffer `buf`; returns the count.\n\n"
-"    >>> buf = bytearray(5); m.read_into(0, buf)\n    5");
 
 static PyObject *
 Mapping_read_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -134,13 +135,6 @@ Mapping_read_into(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 }
 
 static int policy_after_write(Mapping *m, Py_ssize_t len);
-
-PyDoc_STRVAR(Mapping_update_region_doc,
-"update_region($self, offset, data, /)\n--\n\n"
-"Copy the bytes-like `data` into the mapping at `offset` (read-write and\n"
-"copy-on-write). Counts toward the flush policy. Atomic with respect to\n"
-"read_into/read_bytes/update_region on this mapping.\n\n"
-"    >>> m.update_region(0, b'hello')");
 
 static PyObject *
 Mapping_update_region(PyObject *self, PyObject *const *args, Py_ssize_t nargs)

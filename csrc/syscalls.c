@@ -6,9 +6,9 @@
  * range (check_range) and then widened outward to whole pages, because
  * the kernel wants page-aligned addresses.  The syscall runs either with
  * the GIL held (small, cheap ranges: data cannot move while we hold it) or
- * with the GIL released and map_lock held shared; in the second case the
- * range is checked again under the lock, since a resize may have moved or
- * shrunk the mapping meanwhile.
+ * with the GIL released through without_gil() (nogil.c: map_lock held
+ * shared, the range checked again under the lock, since a resize may have
+ * moved or shrunk the mapping meanwhile).
  */
 #include "common.h"
 
@@ -110,11 +110,6 @@ enum span_op {
     OP_TOUCH,
 };
 
-/* Results besides 0 and a positive errno. */
-#define SPAN_CLOSED (-1)
-#define SPAN_MOVED (-2)
-#define SPAN_SIGBUS (-3)
-
 typedef struct {
     enum span_op op;
     int advice;              /* OP_MADVISE */
@@ -124,21 +119,17 @@ typedef struct {
     Py_ssize_t resident;     /* OP_MINCORE: pages with bit 0 set */
 } span_req;
 
-/* Widen [off, off+len) outward to whole pages, capped at the mapped size. */
+/* Widen the request's range outward to whole pages (page_widen). */
 static void
 page_span(Mapping *m, span_req *r)
 {
-    Py_ssize_t ps = page_size_value();
-    Py_ssize_t end = r->off + r->len;
-    Py_ssize_t rem = end % ps;
-    if (rem != 0) {
-        end = m->map_size - end < ps - rem ? m->map_size : end + (ps - rem);
-    }
-    r->start = r->off - r->off % ps;
+    Py_ssize_t end;
+    page_widen(m, r->off, r->len, &r->start, &end);
     r->span = end - r->start;
 }
 
-/* The syscall itself; the caller holds the GIL or map_lock shared. */
+/* The syscall itself; the caller holds the GIL or map_lock shared.
+ * Returns 0, an errno or NOGIL_SIGBUS. */
 static int
 span_do(Mapping *m, span_req *r)
 {
@@ -184,10 +175,22 @@ span_do(Mapping *m, span_req *r)
         unsigned char sink;
         return guarded_touch(p, n, (size_t)page_size_value(), &sink) == 0
                    ? 0
-                   : SPAN_SIGBUS;
+                   : NOGIL_SIGBUS;
     }
     }
     return EINVAL;
+}
+
+/* span_do() for without_gil(), which re-checked the caller's range; the
+ * page-widened span must still lie in the mapping too. */
+static int
+span_work(Mapping *m, void *arg)
+{
+    span_req *r = arg;
+    if (m->map_size - r->start < r->span) {
+        return NOGIL_MOVED;
+    }
+    return span_do(m, r);
 }
 
 /* Run `r` on its span: directly when `release` is 0 (GIL held), else with
@@ -198,22 +201,7 @@ span_run(Mapping *m, span_req *r, int release)
     if (!release) {
         return span_do(m, r);
     }
-    int rc;
-    Py_BEGIN_ALLOW_THREADS
-    pthread_rwlock_rdlock(&m->map_lock);
-    if (m->closed) {
-        rc = SPAN_CLOSED;
-    }
-    else if (r->off > m->size || m->size - r->off < r->len ||
-             m->map_size - r->start < r->span) {
-        rc = SPAN_MOVED;
-    }
-    else {
-        rc = span_do(m, r);
-    }
-    pthread_rwlock_unlock(&m->map_lock);
-    Py_END_ALLOW_THREADS
-    return rc;
+    return without_gil(m, r->off, r->len, span_work, r);
 }
 
 /* Turn a span_run result into an exception; `cls` NULL picks the class of
@@ -221,19 +209,36 @@ span_run(Mapping *m, span_req *r, int release)
 static PyObject *
 span_error(Mapping *m, span_req *r, int rc, PyObject *cls, const char *call)
 {
-    if (rc == SPAN_CLOSED) {
-        return raise_closed(m);
-    }
-    if (rc == SPAN_MOVED) {
-        return raise_bounds(m, r->off, r->len);
-    }
-    if (rc == SPAN_SIGBUS) {
-        return raise_truncated(m, r->off, r->len);
-    }
     char ctx[200];
     snprintf(ctx, sizeof ctx, "%s failed on bytes %zd..%zd (widened to %zd..%zd)",
              call, r->off, r->off + r->len, r->start, r->start + r->span);
-    return raise_os_error(m, cls, rc, ctx);
+    return raise_nogil(m, rc, r->off, r->len, cls, ctx);
+}
+
+/* Run `r` (nothing to do for an empty range) and raise its failure as
+ * `cls` (NULL: by errno) naming `call`; `release`: see span_run. */
+static PyObject *
+span_call(Mapping *m, span_req *r, int release, PyObject *cls,
+          const char *call)
+{
+    if (r->len == 0) {
+        Py_RETURN_NONE;
+    }
+    int rc = span_run(m, r, release);
+    return rc == 0 ? Py_NewRef(Py_None) : span_error(m, r, rc, cls, call);
+}
+
+/* The whole mapping as a request for `op`; -1 when it is closed. */
+static int
+whole_span(PyObject *self, enum span_op op, span_req *r)
+{
+    Mapping *m = (Mapping *)self;
+    if (check_open(m) < 0) {
+        return -1;
+    }
+    *r = (span_req){.op = op, .off = 0, .len = m->size};
+    page_span(m, r);
+    return 0;
 }
 
 /* Parse (offset, length), check the range and fill the request. */
@@ -241,8 +246,7 @@ static int
 span_args(Mapping *m, const char *name, PyObject *const *args,
           Py_ssize_t nargs, Py_ssize_t want, span_req *r)
 {
-    if (!nargs_ok(name, nargs, want) ||
-        check_range(m, args[0], args[1], &r->off, &r->len) < 0) {
+    if (range_args(m, name, args, nargs, want, &r->off, &r->len) < 0) {
         return -1;
     }
     page_span(m, r);
@@ -250,12 +254,6 @@ span_args(Mapping *m, const char *name, PyObject *const *args,
 }
 
 /* ---- advise / prefetch ------------------------------------------------ */
-
-PyDoc_STRVAR(Mapping_advise_doc,
-"_advise($self, offset, length, advice, /)\n--\n\n"
-"madvise() on [offset, offset+length) widened to whole pages. `advice` is\n"
-"an MmapAdvice value string ('sequential', ...). Use advise() instead.\n\n"
-"    >>> m._advise(0, 4096, 'sequential')");
 
 static PyObject *
 Mapping_advise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -296,25 +294,9 @@ Mapping_advise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                  e->cname);
         return raise_os_error(m, st->AdviceFailedError, EINVAL, ctx);
     }
-    if (r.len == 0) {
-        Py_RETURN_NONE;
-    }
     r.advice = e->advice;
-    int rc = span_run(m, &r, 1);
-    if (rc != 0) {
-        return span_error(m, &r, rc, st->AdviceFailedError, call);
-    }
-    Py_RETURN_NONE;
+    return span_call(m, &r, 1, st->AdviceFailedError, call);
 }
-
-PyDoc_STRVAR(Mapping_prefetch_range_doc,
-"prefetch_range($self, offset, length, /)\n--\n\n"
-"Ask the kernel to read [offset, offset+length) of the backing file into\n"
-"the page cache soon: posix_fadvise(POSIX_FADV_WILLNEED) on the file\n"
-"(madvise(MADV_WILLNEED) for anonymous memory). Returns at once; the\n"
-"reads happen in the background. A zero length is a no-op. Raises\n"
-"AdviceFailedError if the kernel refuses.\n\n"
-"    >>> m.prefetch_range(0, 1 << 20)");
 
 static PyObject *
 Mapping_prefetch_range(PyObject *self, PyObject *const *args,
@@ -322,21 +304,13 @@ Mapping_prefetch_range(PyObject *self, PyObject *const *args,
 {
     Mapping *m = (Mapping *)self;
     span_req r = {.op = OP_FADVISE};
-    if (span_args(m, "prefetch_range", args, nargs, 2, &r) < 0) {
+    ModState *st = state_of(self);
+    if (st == NULL || span_args(m, "prefetch_range", args, nargs, 2, &r) < 0) {
         return NULL;
     }
-    if (r.len == 0) {
-        Py_RETURN_NONE;
-    }
-    int rc = span_run(m, &r, 1);
-    if (rc != 0) {
-        ModState *st = state_of(self);
-        return st ? span_error(m, &r, rc, st->AdviceFailedError,
-                               m->anonymous ? "madvise(MADV_WILLNEED)"
-                                            : "posix_fadvise(WILLNEED)")
-                  : NULL;
-    }
-    Py_RETURN_NONE;
+    return span_call(m, &r, 1, st->AdviceFailedError,
+                     m->anonymous ? "madvise(MADV_WILLNEED)"
+                                  : "posix_fadvise(WILLNEED)");
 }
 
 /* ---- touching ---------------------------------------------------------- */
@@ -344,41 +318,16 @@ Mapping_prefetch_range(PyObject *self, PyObject *const *args,
 static PyObject *
 touch(Mapping *m, span_req *r)
 {
-    if (r->len == 0) {
-        Py_RETURN_NONE;
-    }
-    int rc = span_run(m, r, r->span >= SYSCALLS_SMALL);
-    if (rc != 0) {
-        return span_error(m, r, rc, NULL, "touch");
-    }
-    Py_RETURN_NONE;
+    return span_call(m, r, r->span >= SYSCALLS_SMALL, NULL, "touch");
 }
-
-PyDoc_STRVAR(Mapping_touch_pages_doc,
-"touch_pages($self, /)\n--\n\n"
-"Fault every page of the mapping in by reading one byte per page, in one\n"
-"native loop (with the GIL released from 64 KiB up). Raises\n"
-"FileTruncatedError if the backing file lost pages (truncated by someone\n"
-"else).\n\n"
-"    >>> m.touch_pages()\n"
-"    >>> m.residency().fraction\n    1.0");
 
 static PyObject *
 Mapping_touch_pages(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
-    Mapping *m = (Mapping *)self;
-    if (check_open(m) < 0) {
-        return NULL;
-    }
-    span_req r = {.op = OP_TOUCH, .off = 0, .len = m->size};
-    page_span(m, &r);
-    return touch(m, &r);
+    span_req r;
+    return whole_span(self, OP_TOUCH, &r) < 0 ? NULL
+                                               : touch((Mapping *)self, &r);
 }
-
-PyDoc_STRVAR(Mapping_touch_pages_range_doc,
-"touch_pages_range($self, offset, length, /)\n--\n\n"
-"touch_pages() for the pages overlapping [offset, offset+length).\n\n"
-"    >>> m.touch_pages_range(0, 64 * 1024)");
 
 static PyObject *
 Mapping_touch_pages_range(PyObject *self, PyObject *const *args,
@@ -393,14 +342,6 @@ Mapping_touch_pages_range(PyObject *self, PyObject *const *args,
 }
 
 /* ---- residency --------------------------------------------------------- */
-
-PyDoc_STRVAR(Mapping_residency_doc,
-"_residency($self, offset, length, /)\n--\n\n"
-"mincore() of the pages overlapping [offset, offset+length); `length`\n"
-"None means to the end. Returns (first_page_offset, page_size, pages,\n"
-"resident) where `pages` holds one byte per page, 1 when resident. Use\n"
-"residency() instead.\n\n"
-"    >>> m._residency(0, None)[3]\n    16");
 
 static PyObject *
 Mapping_residency(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -446,91 +387,44 @@ Mapping_residency(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 static PyObject *
 lock_span(Mapping *m, span_req *r)
 {
-    if (r->len == 0) {
-        Py_RETURN_NONE;
+    ModState *st = state_of((PyObject *)m);
+    if (st == NULL) {
+        return NULL;
     }
-    int rc = span_run(m, r, 1);
-    if (rc != 0) {
-        ModState *st = state_of((PyObject *)m);
-        if (st == NULL) {
-            return NULL;
-        }
-        int locking = r->op == OP_MLOCK;
-        return span_error(m, r, rc,
-                          locking ? st->LockFailedError : st->UnlockFailedError,
-                          locking ? "mlock" : "munlock");
-    }
-    Py_RETURN_NONE;
+    int locking = r->op == OP_MLOCK;
+    return span_call(m, r, 1,
+                     locking ? st->LockFailedError : st->UnlockFailedError,
+                     locking ? "mlock" : "munlock");
 }
 
-PyDoc_STRVAR(Mapping_lock_doc,
-"lock($self, offset, length, /)\n--\n\n"
-"mlock() the pages overlapping [offset, offset+length): fault them in and\n"
-"keep them in RAM. Raises LockFailedError (errno ENOMEM or EPERM) past\n"
-"RLIMIT_MEMLOCK without CAP_IPC_LOCK. On a copy-on-write mapping locking\n"
-"makes private copies of the pages, as the kernel must.\n\n"
-"    >>> m.lock(0, 4096); m.unlock(0, 4096)");
-
+/* lock() and unlock(). */
 static PyObject *
-Mapping_lock(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+lock_range(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+           enum span_op op)
 {
-    span_req r = {.op = OP_MLOCK};
-    if (span_args((Mapping *)self, "lock", args, nargs, 2, &r) < 0) {
+    span_req r = {.op = op};
+    if (span_args((Mapping *)self, op == OP_MLOCK ? "lock" : "unlock", args,
+                  nargs, 2, &r) < 0) {
         return NULL;
     }
     return lock_span((Mapping *)self, &r);
 }
 
-PyDoc_STRVAR(Mapping_unlock_doc,
-"unlock($self, offset, length, /)\n--\n\n"
-"munlock() the pages overlapping [offset, offset+length). Unlocking pages\n"
-"that are not locked is fine. Raises UnlockFailedError if the kernel\n"
-"refuses.\n\n"
-"    >>> m.unlock(0, 4096)");
+BIND_FASTCALL(Mapping_lock, lock_range, OP_MLOCK)
 
-static PyObject *
-Mapping_unlock(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    span_req r = {.op = OP_MUNLOCK};
-    if (span_args((Mapping *)self, "unlock", args, nargs, 2, &r) < 0) {
-        return NULL;
-    }
-    return lock_span((Mapping *)self, &r);
-}
+BIND_FASTCALL(Mapping_unlock, lock_range, OP_MUNLOCK)
 
 static PyObject *
 lock_whole(PyObject *self, enum span_op op)
 {
-    Mapping *m = (Mapping *)self;
-    if (check_open(m) < 0) {
-        return NULL;
-    }
-    span_req r = {.op = op, .off = 0, .len = m->size};
-    page_span(m, &r);
-    return lock_span(m, &r);
+    span_req r;
+    return whole_span(self, op, &r) < 0 ? NULL
+                                        : lock_span((Mapping *)self, &r);
 }
 
-PyDoc_STRVAR(Mapping_lock_all_doc,
-"lock_all($self, /)\n--\n\n"
-"lock() the whole mapping (this mapping only, not the process).\n\n"
-"    >>> m.lock_all(); m.unlock_all()");
+BIND_NOARGS(Mapping_lock_all, lock_whole, OP_MLOCK)
 
-static PyObject *
-Mapping_lock_all(PyObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return lock_whole(self, OP_MLOCK);
-}
-
-PyDoc_STRVAR(Mapping_unlock_all_doc,
-"unlock_all($self, /)\n--\n\n"
-"unlock() the whole mapping.\n\n"
-"    >>> m.unlock_all()");
-
-static PyObject *
-Mapping_unlock_all(PyObject *self, PyObject *Py_UNUSED(ignored))
-{
-    return lock_whole(self, OP_MUNLOCK);
-}
+BIND_NOARGS(Mapping_unlock_all, lock_whole, OP_MUNLOCK)
 
 /* Entries added to Mapping's method table and to the module's. */
 #define SYSCALLS_MAPPING_METHODS                                              \

@@ -35,6 +35,8 @@ from ._core import (
     ResizeFailedError,
     UnlockFailedError,
     WatchFailedError,
+    _int_text,
+    _out_of_bounds,
     os_error,
 )
 
@@ -55,6 +57,7 @@ __all__ = [
     "from_oserror",
     "os_error",
     "for_path",
+    "int_text",
     "out_of_bounds",
     "value_text",
 ]
@@ -102,22 +105,27 @@ def from_oserror(exc: OSError, path: Any = None, context: str | None = None) -> 
     return os_error(exc.errno, filename, context)
 
 
+def int_text(value: int) -> str:
+    """``str(value)`` for messages; an int too long to print is shown by size.
+
+    >>> int_text(12), int_text(-(10**5000))
+    ('12', '<negative 16610-bit int>')
+    """
+    return _int_text(value)
+
+
 def out_of_bounds(
     offset: int, length: int, total: int, path: Any = None, within: str = "the mapping"
 ) -> OutOfBoundsError:
     """Build an :class:`OutOfBoundsError` carrying ``offset``, ``length``, ``total``.
 
     ``within`` names what the range must fit in (``total`` is its length).
+    The message is the one the native core gives its own bounds errors.
 
     >>> out_of_bounds(10, 5, 12).total
     12
     """
-    where = f" of {str(path)!r}" if path is not None else ""
-    exc = OutOfBoundsError(
-        f"range offset={offset} length={length} is outside {within}{where} (length {total})"
-    )
-    exc.offset, exc.length, exc.total = offset, length, total
-    return exc
+    return _out_of_bounds(offset, length, total, None if path is None else str(path), within)
 
 
 def __getattr__(name: str) -> type[MmapIoError]:

@@ -12,8 +12,6 @@ import operator
 import os
 from typing import TYPE_CHECKING
 
-from .errors import out_of_bounds
-
 if TYPE_CHECKING:
     from typing_extensions import Buffer
 
@@ -222,9 +220,7 @@ class MmapWriter(_MmapStream):
         """
         self._checkClosed()
         n = memoryview(b).nbytes
-        total = len(self._m)
-        if n > total - self._pos:
-            raise out_of_bounds(self._pos, n, total, self._m.path)
+        # update_region checks the range (and writes nothing outside it).
         self._m.update_region(self._pos, b)
         self._pos += n
         return n

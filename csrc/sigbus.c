@@ -1,0 +1,164 @@
+/* The SIGBUS guard: the one place where a fault on mapped memory becomes
+ * an error return instead of the death of the process.
+ *
+ * Touching a page of a file mapping that the file no longer backs (it was
+ * truncated by another process, or a sparse write found no space) raises
+ * SIGBUS.  Every access that may fault runs inside SIGBUS_GUARDED (below),
+ * which arms a thread-local jump buffer; our handler jumps back to it and
+ * the access reports a fault.  Faults that happen anywhere else are passed
+ * on to the handler that was installed before ours (faulthandler, or the
+ * default action).  Like CPython's HANDLE_INVALID_MEM in mmapmodule.c,
+ * the guarded region is written once: copy.c and atomics.c only use it.
+ *
+ * ensure_sigbus_handler() installs (or re-installs) the handler; Mapping
+ * __init__ calls it, so a handler installed after ours is wrapped again
+ * on the next mapping.
+ */
+#include "common.h"
+
+/* The armed jump buffer of this thread, NULL outside a guarded access.
+ * volatile, and fenced in SIGBUS_GUARDED: to the compiler the store that
+ * arms it looks dead (memmove or an atomic op never reads it, and it is
+ * cleared right after), and it was removed, leaving SIGBUS unguarded.
+ * Only our signal handler reads it. */
+/* initial-exec: the default TLS model of a shared object reaches the
+ * variable through __tls_get_addr, a call that costs more than a small
+ * copy or an atomic op; initial-exec makes it one %fs-relative access
+ * (8 bytes of the static TLS surplus glibc keeps for dlopen()ed objects). */
+#if defined(__linux__) && defined(__GNUC__)
+#define MMAPIO_TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define MMAPIO_TLS_MODEL
+#endif
+static _Thread_local sigjmp_buf *volatile sigbus_jmp MMAPIO_TLS_MODEL;
+static struct sigaction prev_sigbus;
+/* Set while a fault is being passed on to the previous handler.  When a
+ * handler installed after us (faulthandler.enable() between two mappings)
+ * is wrapped again, it and we hold each other as "previous": it restores
+ * us and re-raises, we call it again, ... until the stack overflows and
+ * the process dies of SIGSEGV.  Re-entering while passing on means that
+ * loop: die of SIGBUS with the default action instead. */
+static _Thread_local volatile sig_atomic_t sigbus_passing_on;
+
+static void
+die_of(int sig)
+{
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* A SIGBUS sent by a process (kill, pthread_kill, raise, sigqueue) rather
+ * than raised by a memory fault: it says nothing about the copy, so it is
+ * not turned into FileTruncatedError but passed on like any other. */
+static int
+sigbus_was_sent(const siginfo_t *info)
+{
+    if (info == NULL) {
+        return 0;
+    }
+#if defined(__linux__)
+    return info->si_code <= 0; /* SI_USER, SI_QUEUE, SI_TKILL, ... */
+#else
+    return info->si_code == SI_USER || info->si_code == SI_QUEUE;
+#endif
+}
+
+static void
+on_sigbus(int sig, siginfo_t *info, void *ctx)
+{
+    sigjmp_buf *jb = sigbus_jmp;
+    if (jb != NULL && !sigbus_was_sent(info)) {
+        sigbus_jmp = NULL;
+        siglongjmp(*jb, 1);
+    }
+    if (sigbus_passing_on) {
+        die_of(sig);
+        return;
+    }
+    if (prev_sigbus.sa_flags & SA_SIGINFO) {
+        sigbus_passing_on = 1;
+        prev_sigbus.sa_sigaction(sig, info, ctx);
+        sigbus_passing_on = 0;
+        return;
+    }
+    if (prev_sigbus.sa_handler == SIG_DFL ||
+        prev_sigbus.sa_handler == SIG_IGN) {
+        /* The default action: the process dies of SIGBUS as it would have
+         * without us. */
+        die_of(sig);
+        return;
+    }
+    sigbus_passing_on = 1;
+    prev_sigbus.sa_handler(sig);
+    sigbus_passing_on = 0;
+}
+
+/* Make sure our handler is the current one; chains to whatever was there.
+ * Called when a mapping is created, so a handler installed later (say by
+ * faulthandler.enable()) is wrapped again on the next mapping. */
+static void
+ensure_sigbus_handler(void)
+{
+    struct sigaction cur;
+    if (sigaction(SIGBUS, NULL, &cur) != 0) {
+        return;
+    }
+    if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_sigbus) {
+        return;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_sigbus;
+    /* SA_NODEFER: we leave the handler by siglongjmp without restoring the
+     * signal mask (that would cost a syscall per copy), so SIGBUS must not
+     * stay blocked. */
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGBUS, &sa, NULL) == 0) {
+        prev_sigbus = cur;
+    }
+}
+
+/* Run the statements `...` with SIGBUS turned into a jump: `faulted` is
+ * set to 0 when they completed, 1 when they touched memory the file no
+ * longer backs (they stopped there).  Use it in a noinline function whose
+ * results leave through pointers or memory, never through locals assigned
+ * inside the body (their values are indeterminate after the jump).  The
+ * signal fences keep the compiler from dropping or moving the stores that
+ * arm and disarm the jump buffer across the guarded accesses. */
+#define SIGBUS_GUARDED(faulted, ...)                                         \
+    do {                                                                     \
+        sigjmp_buf guard_jb_;                                                \
+        if (sigsetjmp(guard_jb_, 0) != 0) {                                  \
+            (faulted) = 1;                                                   \
+            break;                                                           \
+        }                                                                    \
+        sigbus_jmp = &guard_jb_;                                             \
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);                             \
+        __VA_ARGS__                                                          \
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);                             \
+        sigbus_jmp = NULL;                                                   \
+        (faulted) = 0;                                                       \
+    } while (0)
+
+/* FileTruncatedError for a fault on bytes [off, off+len) of `m`. */
+static PyObject *
+raise_truncated(Mapping *m, Py_ssize_t off, Py_ssize_t len)
+{
+    ModState *st = state_of((PyObject *)m);
+    if (st == NULL) {
+        return NULL;
+    }
+    char ctx[160];
+    snprintf(ctx, sizeof ctx,
+             "bytes %zd..%zd are no longer backed by the file "
+             "(truncated by another process, or no space left)",
+             off, off + len);
+    PyObject *exc = make_os_error(st, st->FileTruncatedError, EFAULT,
+                                  m->path, ctx);
+    if (exc != NULL) {
+        PyErr_SetObject(st->FileTruncatedError, exc);
+        Py_DECREF(exc);
+    }
+    return NULL;
+}
