@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from . import _core
 from .enums import MmapAdvice, MmapMode, TouchHint
-from .errors import ResizeFailedError, for_path, value_text
+from .errors import ResizeFailedError, for_path, int_text, value_text
 from .flush import FlushPolicy
 
 __all__ = [
@@ -69,9 +69,8 @@ def check_size(size: object, what: str = "size", path: object = None) -> int:
     """Validate a mapping size: an int in 1 .. 128 TiB, else ResizeFailedError."""
     n = check_type(size, int, what, path)
     if not 0 < n <= _core.MAX_SIZE:
-        shown = n if n.bit_length() <= 256 else f"<{n.bit_length()}-bit int>"
         raise ResizeFailedError(
-            f"{what} {shown}{for_path(path)} is invalid: "
+            f"{what} {int_text(n)}{for_path(path)} is invalid: "
             f"it must be between 1 and {_core.MAX_SIZE} bytes"
         )
     return n

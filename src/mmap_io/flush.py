@@ -103,8 +103,9 @@ class FlushPolicy:
         if value <= 0:
             raise ValueError(f"{what} must be positive, got {value}")
         if value > _MAX:
-            shown = value if value.bit_length() <= 256 else f"<{value.bit_length()}-bit int>"
-            raise ValueError(f"{what} must be at most {_MAX}, got {shown}")
+            from .errors import int_text
+
+            raise ValueError(f"{what} must be at most {_MAX}, got {int_text(value)}")
         return value
 
     @classmethod
