@@ -416,7 +416,7 @@ def _big_read_table(size: int) -> Table:
         f"Cold {size >> 20} MiB file read whole in pieces of N bytes: read_bytes vs os.pread",
         "ms (median of 3)",
     )
-    pieces = [256 << 10, 4 * MiB, 64 * MiB]
+    pieces = [256 << 10, MiB, 4 * MiB, 64 * MiB]
     with temp_file(size) as path:
         _evictable(path, table)
         fns: dict[str, Callable[[], object]] = {}

@@ -10,6 +10,8 @@
  * through without_gil() (nogil.c: GIL released, map_lock shared, bounds
  * re-checked) and also takes copy_lock (readers shared, writers
  * exclusive; copy_gate keeps the two fair), so copies never tear.
+ *
+ * Big reads of a cold range go through pread() instead (pread_job).
  */
 #include "common.h"
 
@@ -56,6 +58,81 @@ typedef struct {
     Py_ssize_t len;
 } CopyJob;
 
+/* Reads of MMAPIO_PREAD_MIN bytes and more from a shared file mapping
+ * whose range is mostly not in the page cache use pread() instead of the
+ * copy: the copy faults the range in one read-around window at a time,
+ * while one pread() lets the kernel read the whole request ahead.  Single
+ * reads at random offsets of a cold file took 10.5 / 19.9 / 176 ms by copy
+ * for 1 / 4 / 64 MiB, 5.2 / 7.7 / 83 ms by pread(); for ranges mostly
+ * cached the copy wins.
+ *
+ * It returns the same bytes: a shared mapping and pread() see the same
+ * page-cache pages (copy-on-write mappings are left out, their private
+ * pages are not in the file).  It is as atomic: pread() runs where the
+ * copy would, under copy_lock shared, so no update_region() runs in the
+ * middle.  It fails the same way: where the file now ends inside the
+ * range, the mapping reads zeros to the end of that page and faults past
+ * it, and so does pread_job (zeros, then NOGIL_SIGBUS). */
+#define MMAPIO_PREAD_MIN ((Py_ssize_t)1024 * 1024)
+
+/* Whether a read of [off, off+len) should use pread(): see above.  `vec`
+ * (one byte per page of the range) takes mincore()'s answer; the caller
+ * passes the destination buffer, overwritten next anyway. */
+static int
+wants_pread(Mapping *m, const CopyJob *j)
+{
+    if (j->dir != COPY_OUT || j->len < MMAPIO_PREAD_MIN || m->anonymous ||
+        m->access == ACCESS_COPY || m->fd < 0) {
+        return 0;
+    }
+    Py_ssize_t start, end, ps = page_size_value();
+    page_widen(m, j->off, j->len, &start, &end);
+    Py_ssize_t pages = (end - start + ps - 1) / ps;
+    unsigned char *vec = (unsigned char *)j->buf;
+    if (pages > j->len || page_mincore(m, start, end - start, vec) != 0) {
+        return 0;
+    }
+    Py_ssize_t cold = 0;
+    for (Py_ssize_t i = 0; i < pages; i++) {
+        cold += !(vec[i] & 1);
+    }
+    return cold * 2 >= pages;
+}
+
+/* The file ends `done` bytes into the job's range: zeros to the end of
+ * that page, as the mapping reads there, and a fault past it. */
+static int
+pread_past_eof(CopyJob *j, Py_ssize_t done)
+{
+    Py_ssize_t ps = page_size_value();
+    Py_ssize_t eof = j->off + done;
+    Py_ssize_t zeros = (ps - eof % ps) % ps;
+    Py_ssize_t left = j->len - done;
+    memset(j->buf + done, 0, (size_t)(zeros < left ? zeros : left));
+    return zeros < left ? NOGIL_SIGBUS : NOGIL_OK;
+}
+
+/* pread() the job's range; NOGIL_OK, NOGIL_SIGBUS or an errno. */
+static int
+pread_job(Mapping *m, CopyJob *j)
+{
+    Py_ssize_t done = 0;
+    while (done < j->len) {
+        ssize_t n = pread(m->fd, j->buf + done, (size_t)(j->len - done),
+                          (off_t)(j->off + done));
+        if (n > 0) {
+            done += n;
+        }
+        else if (n == 0) {
+            return pread_past_eof(j, done);
+        }
+        else if (errno != EINTR) {
+            return errno;
+        }
+    }
+    return NOGIL_OK;
+}
+
 static int
 copy_job(Mapping *m, void *arg)
 {
@@ -74,11 +151,19 @@ copy_job(Mapping *m, void *arg)
         pthread_rwlock_rdlock(&m->copy_lock);
     }
     pthread_mutex_unlock(&m->copy_gate);
-    int faulted = j->dir == COPY_IN
-                      ? guarded_copy(m->data + j->off, j->buf, (size_t)j->len)
-                      : guarded_copy(j->buf, m->data + j->off, (size_t)j->len);
+    int rc;
+    if (wants_pread(m, j)) {
+        rc = pread_job(m, j);
+    }
+    else {
+        int faulted =
+            j->dir == COPY_IN
+                ? guarded_copy(m->data + j->off, j->buf, (size_t)j->len)
+                : guarded_copy(j->buf, m->data + j->off, (size_t)j->len);
+        rc = faulted ? NOGIL_SIGBUS : NOGIL_OK;
+    }
     pthread_rwlock_unlock(&m->copy_lock);
-    return faulted ? NOGIL_SIGBUS : NOGIL_OK;
+    return rc;
 }
 
 /* Copy between the mapping at `off` and `buf`; bounds already checked by
@@ -106,6 +191,8 @@ mapping_copy(Mapping *m, enum copy_dir dir, Py_ssize_t off, char *buf,
     if (rc == NOGIL_OK) {
         return 0;
     }
-    raise_nogil(m, rc, off, len, NULL, NULL);
+    char ctx[96];
+    snprintf(ctx, sizeof ctx, "reading bytes %zd..%zd failed", off, off + len);
+    raise_nogil(m, rc, off, len, NULL, ctx);
     return -1;
 }

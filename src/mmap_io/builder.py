@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._validate import check_mode, check_size, check_type, fspath
-from .enums import MmapMode, TouchHint
+from ._validate import check_advice, check_mode, check_size, check_type, fspath
+from .enums import MmapAdvice, MmapMode, TouchHint
 from .errors import for_path
 from .flush import FlushPolicy
 
@@ -22,7 +22,16 @@ class MmapBuilder:
     ...      .size(1 << 20).touch_hint(TouchHint.EAGER).create())
     """
 
-    __slots__ = ("_cls", "_flush_policy", "_huge_pages", "_mode", "_path", "_size", "_touch_hint")
+    __slots__ = (
+        "_advice",
+        "_cls",
+        "_flush_policy",
+        "_huge_pages",
+        "_mode",
+        "_path",
+        "_size",
+        "_touch_hint",
+    )
 
     def __init__(self, path: PathLike, cls: type[MemoryMappedFile] | None = None) -> None:
         fspath(path)
@@ -37,6 +46,7 @@ class MmapBuilder:
         self._flush_policy = FlushPolicy.NEVER
         self._touch_hint = TouchHint.NEVER
         self._huge_pages = False
+        self._advice: MmapAdvice | None = None
 
     def mode(self, mode: MmapMode) -> MmapBuilder:
         """Set the mode (default ``READ_WRITE``).
@@ -78,11 +88,21 @@ class MmapBuilder:
         self._huge_pages = check_type(enabled, bool, "huge_pages", self._path)
         return self
 
+    def advice(self, advice: MmapAdvice | None) -> MmapBuilder:
+        """Set the :class:`MmapAdvice` applied to the whole mapping at open
+        and after every resize (``None``, the default, leaves the kernel's).
+
+        >>> m = MemoryMappedFile.builder("big.bin").advice(MmapAdvice.RANDOM).open()
+        """
+        self._advice = check_advice(advice, self._path)
+        return self
+
     def _opts(self) -> dict[str, Any]:
         return {
             "flush_policy": self._flush_policy,
             "touch_hint": self._touch_hint,
             "huge_pages": self._huge_pages,
+            "advice": self._advice,
         }
 
     def _need_read_write(self, call: str) -> None:

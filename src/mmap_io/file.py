@@ -17,7 +17,7 @@ from ._base import MappingBase
 from ._offload import run_sync
 from ._validate import Options, check_mode, check_options, check_size, fspath
 from .builder import MmapBuilder
-from .enums import MmapMode, TouchHint
+from .enums import MmapAdvice, MmapMode, TouchHint
 from .errors import (
     MappingClosedError,
     ResizeFailedError,
@@ -73,11 +73,14 @@ class MemoryMappedFile(MappingBase):
         b'hello'
 
     Every constructor takes the keyword-only options
-    ``flush_policy=FlushPolicy.NEVER``, ``touch_hint=TouchHint.NEVER`` and
-    ``huge_pages=False``.
+    ``flush_policy=FlushPolicy.NEVER``, ``touch_hint=TouchHint.NEVER``,
+    ``huge_pages=False`` and ``advice=None`` (an :class:`MmapAdvice` applied
+    to the whole mapping at open and again after every resize, say
+    ``MmapAdvice.RANDOM`` for random reads of a file bigger than memory).
     """
 
     __slots__ = (
+        "_advice",
         "_flusher",
         "_huge_pages",
         "_mode",
@@ -91,6 +94,7 @@ class MemoryMappedFile(MappingBase):
     _policy: FlushPolicy
     _touch_hint: TouchHint
     _huge_pages: bool
+    _advice: MmapAdvice | None
     _path_obj: Path | None
     _flusher: Any
     _watches: set[WatchHandle] | None
@@ -111,7 +115,7 @@ class MemoryMappedFile(MappingBase):
         path: str | None,
         options: Options,
     ) -> Self:
-        policy, hint, huge = options
+        policy, hint, huge, advice = options
         check_mode(mode, path)
         try:
             st = os.fstat(fd)
@@ -141,10 +145,30 @@ class MemoryMappedFile(MappingBase):
         self._path_obj = Path(path) if path is not None else None
         self._touch_hint = hint
         self._huge_pages = huge
+        self._advice = advice
         self._flusher = None
         self._watches = None
+        try:
+            self._apply_open_advice()
+        except BaseException:
+            self.close()
+            raise
         self._apply_policy(policy)
         return self
+
+    def _read_ahead_fd(self) -> int | None:
+        # With RANDOM the kernel reads only the faulting page: scans need
+        # the library's read-ahead (readahead.py).
+        return self.fileno() if self._advice is MmapAdvice.RANDOM else None
+
+    def _apply_open_advice(self) -> None:
+        """madvise the whole mapping with the ``advice=`` it was opened with.
+
+        Runs at open and after every change of size: a new or moved area
+        starts with the kernel's default advice.
+        """
+        if self._advice is not None and len(self):
+            self._advise(0, len(self), self._advice.value)
 
     def _apply_policy(self, policy: FlushPolicy) -> None:
         self._policy = policy
@@ -166,12 +190,13 @@ class MemoryMappedFile(MappingBase):
         flush_policy: object = FlushPolicy.NEVER,
         touch_hint: object = TouchHint.NEVER,
         huge_pages: object = False,
+        advice: object = None,
         context: str = "cannot open",
     ) -> Self:
         """Map the existing file ``path`` in ``mode`` (checked first)."""
         flags = _OPEN_FLAGS[check_mode(mode, path)]
         p = fspath(path)
-        options = check_options(flush_policy, touch_hint, huge_pages, p)
+        options = check_options(flush_policy, touch_hint, huge_pages, advice, p)
         fd = _open(p, flags, context)
         try:
             return cls._from_fd(fd, mode, p, options)
@@ -218,6 +243,7 @@ class MemoryMappedFile(MappingBase):
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
+        advice: MmapAdvice | None = None,
     ) -> Self:
         """Create (or truncate) ``path`` to ``size`` zero bytes and map it read-write.
 
@@ -230,7 +256,7 @@ class MemoryMappedFile(MappingBase):
         """
         p = fspath(path)
         size = check_size(size, "size", p)
-        options = check_options(flush_policy, touch_hint, huge_pages, p)
+        options = check_options(flush_policy, touch_hint, huge_pages, advice, p)
         return cls._create(p, size, options, truncate=True, context="cannot create")
 
     @classmethod
@@ -241,6 +267,7 @@ class MemoryMappedFile(MappingBase):
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
+        advice: MmapAdvice | None = None,
     ) -> Self:
         """Map an existing file read-only; an empty file gives an empty mapping.
 
@@ -248,7 +275,9 @@ class MemoryMappedFile(MappingBase):
         >>> m.read_bytes(0, 5)
         b'hello'
         """
-        return cls._open_existing(path, MmapMode.READ_ONLY, flush_policy, touch_hint, huge_pages)
+        return cls._open_existing(
+            path, MmapMode.READ_ONLY, flush_policy, touch_hint, huge_pages, advice
+        )
 
     @classmethod
     def open_rw(
@@ -258,13 +287,16 @@ class MemoryMappedFile(MappingBase):
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
+        advice: MmapAdvice | None = None,
     ) -> Self:
         """Map an existing, non-empty file read-write.
 
         >>> with MemoryMappedFile.open_rw("data.bin") as m:
         ...     m.update_region(0, b"HELLO")
         """
-        return cls._open_existing(path, MmapMode.READ_WRITE, flush_policy, touch_hint, huge_pages)
+        return cls._open_existing(
+            path, MmapMode.READ_WRITE, flush_policy, touch_hint, huge_pages, advice
+        )
 
     @classmethod
     def open_cow(
@@ -274,6 +306,7 @@ class MemoryMappedFile(MappingBase):
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
+        advice: MmapAdvice | None = None,
     ) -> Self:
         """Map an existing file copy-on-write: writes stay private to this mapping.
 
@@ -281,7 +314,7 @@ class MemoryMappedFile(MappingBase):
         ...     m.update_region(0, b"scratch")   # the file is unchanged
         """
         return cls._open_existing(
-            path, MmapMode.COPY_ON_WRITE, flush_policy, touch_hint, huge_pages
+            path, MmapMode.COPY_ON_WRITE, flush_policy, touch_hint, huge_pages, advice
         )
 
     @classmethod
@@ -293,6 +326,7 @@ class MemoryMappedFile(MappingBase):
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
+        advice: MmapAdvice | None = None,
     ) -> Self:
         """Open ``path`` read-write, creating it at ``default_size`` if missing.
 
@@ -302,7 +336,7 @@ class MemoryMappedFile(MappingBase):
         """
         p = fspath(path)
         size = check_size(default_size, "default_size", p)
-        options = check_options(flush_policy, touch_hint, huge_pages, p)
+        options = check_options(flush_policy, touch_hint, huge_pages, advice, p)
         return cls._create(p, size, options, truncate=False, context="cannot open or create")
 
     @classmethod
@@ -315,6 +349,7 @@ class MemoryMappedFile(MappingBase):
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
+        advice: MmapAdvice | None = None,
     ) -> Self:
         """Map an already-open file: an int fd or an object with ``fileno()``.
 
@@ -340,7 +375,8 @@ class MemoryMappedFile(MappingBase):
             p = os.fsdecode(name) if isinstance(name, (str, bytes)) else None
         else:
             p = fspath(path)
-        return cls._from_fd(fd, mode, p, check_options(flush_policy, touch_hint, huge_pages, p))
+        options = check_options(flush_policy, touch_hint, huge_pages, advice, p)
+        return cls._from_fd(fd, mode, p, options)
 
     @classmethod
     def builder(cls, path: PathLike) -> MmapBuilder:
@@ -406,6 +442,22 @@ class MemoryMappedFile(MappingBase):
         >>> await m.flush_range_async(0, 4096)
         """
         await run_sync(self.flush_range, offset, length)
+
+    def resize(self, new_size: int, /) -> None:
+        """Grow or shrink the file and the mapping (read-write mappings only).
+
+        The next ``flush()`` also fsyncs the file, so the new size is
+        durable. Raises :class:`BusyError` while views are alive,
+        :class:`ResizeFailedError` for a size of 0 or above 128 TiB. The
+        mapping may move: advice or locks set with ``advise()`` or ``lock()``
+        need not survive, but the ``advice=`` it was opened with is applied
+        to the whole new size again.
+
+        >>> m.resize(8192); len(m)
+        8192
+        """
+        super().resize(new_size)
+        self._apply_open_advice()
 
     def __repr__(self) -> str:
         path = str(self._path_obj) if self._path_obj is not None else None
@@ -503,6 +555,7 @@ class MemoryMappedFile(MappingBase):
                 self._policy,
                 self._touch_hint,
                 self._huge_pages,
+                self._advice,
             ),
         )
 
@@ -514,8 +567,9 @@ def _reopen(
     policy: FlushPolicy,
     hint: TouchHint,
     huge: bool,
+    advice: MmapAdvice | None = None,
 ) -> MemoryMappedFile:
-    return cls._open_existing(path, mode, policy, hint, huge, "cannot reopen")
+    return cls._open_existing(path, mode, policy, hint, huge, advice, "cannot reopen")
 
 
 def _write_then_flush(m: MemoryMappedFile, offset: int, data: Buffer) -> None:
