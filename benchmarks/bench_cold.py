@@ -104,11 +104,23 @@ def _scan_fns(path: str) -> dict[str, Callable[[], object]]:
         finally:
             os.close(fd)
 
-    def chunks() -> None:
+    def chunks(advice: MmapAdvice | None) -> Callable[[], object]:
+        def run() -> None:
+            crc = 0
+            with MemoryMappedFile.open_ro(path, advice=advice) as m:
+                for view in m.chunks(CHUNK):
+                    crc = zlib.crc32(view, crc)
+
+        return run
+
+    def random_no_read_ahead() -> None:
+        # What chunks() would cost on a RANDOM mapping without its read-ahead.
         crc = 0
-        with MemoryMappedFile.open_ro(path) as m:
-            for view in m.chunks(CHUNK):
+        with MemoryMappedFile.open_ro(path, advice=MmapAdvice.RANDOM) as m:
+            for off in range(0, len(m), CHUNK):
+                view = m.as_slice(off, min(CHUNK, len(m) - off))
                 crc = zlib.crc32(view, crc)
+                view.release()
 
     def chunks_owned() -> None:
         crc = 0
@@ -128,7 +140,10 @@ def _scan_fns(path: str) -> dict[str, Callable[[], object]]:
     fns: dict[str, Callable[[], object]] = {
         "f.readinto(1 MiB)": readinto,
         "os.pread(fd, 1 MiB, off)": pread,
-        "m.chunks(1 MiB)": chunks,
+        "m.chunks(1 MiB)": chunks(None),
+        "m.chunks(1 MiB), advice=SEQUENTIAL": chunks(MmapAdvice.SEQUENTIAL),
+        "m.chunks(1 MiB), advice=RANDOM (read-ahead)": chunks(MmapAdvice.RANDOM),
+        "as_slice loop, advice=RANDOM, no read-ahead": random_no_read_ahead,
         "m.chunks_owned(1 MiB)": chunks_owned,
         "m.reader().readinto(1 MiB)": reader,
     }
@@ -274,9 +289,7 @@ def _random_reader(
 
     def ours(advice: MmapAdvice | None, count: int) -> Callable[[], float]:
         def run() -> float:
-            with MemoryMappedFile.open_ro(path) as m:
-                if advice is not None:
-                    m.advise(0, len(m), advice)
+            with MemoryMappedFile.open_ro(path, advice=advice) as m:
                 read = m.read_bytes
                 return timed(lambda a: read(a, ps), count)
 
@@ -284,7 +297,7 @@ def _random_reader(
 
     fns: dict[str, Callable[[], float]] = {
         "os.pread(fd, 4096, off)": pread,
-        "m.read_bytes, advise(RANDOM)": ours(MmapAdvice.RANDOM, n),
+        "m.read_bytes, advice=RANDOM": ours(MmapAdvice.RANDOM, n),
         "m.read_bytes, default advice": ours(None, n_slow),
     }
     if np is not None:
@@ -347,7 +360,7 @@ def _random_table(size: int, limit: int, quick: bool) -> Table:
     ratio_row(
         table,
         "read_bytes RANDOM / os.pread",
-        t["m.read_bytes, advise(RANDOM)"],
+        t["m.read_bytes, advice=RANDOM"],
         t["os.pread(fd, 4096, off)"],
         "<= 1.05",
     )
@@ -413,35 +426,54 @@ def _numpy_table(size: int) -> Table:
 
 def _big_read_table(size: int) -> Table:
     table = Table(
-        f"Cold {size >> 20} MiB file read whole in pieces of N bytes: read_bytes vs os.pread",
-        "ms (median of 3)",
+        f"Single cold reads of N bytes at random offsets of a {size >> 20} MiB file",
+        "ms per read (median of 3)",
     )
-    pieces = [256 << 10, MiB, 4 * MiB, 64 * MiB]
+    pieces = [256 << 10, MiB, 4 * MiB, 16 * MiB, 64 * MiB]
+    rng = random.Random(3)
     with temp_file(size) as path:
         _evictable(path, table)
         fns: dict[str, Callable[[], object]] = {}
         for piece in pieces:
+            offs = [rng.randrange((size - piece) // 4096) * 4096 for _ in range(4)]
 
-            def ours(piece: int = piece) -> None:
+            def ours(piece: int = piece, offs: list[int] = offs) -> None:
                 with MemoryMappedFile.open_ro(path) as m:
-                    for off in range(0, size, piece):
-                        m.read_bytes(off, min(piece, size - off))
+                    for off in offs:
+                        m.read_bytes(off, piece)
 
-            def pread(piece: int = piece) -> None:
+            def copy(piece: int = piece, offs: list[int] = offs) -> None:
+                with MemoryMappedFile.open_ro(path) as m:
+                    for off in offs:
+                        view = m.as_slice(off, piece)
+                        bytes(view)
+                        view.release()
+
+            def pread(piece: int = piece, offs: list[int] = offs) -> None:
                 fd = os.open(path, os.O_RDONLY)
                 try:
-                    for off in range(0, size, piece):
+                    for off in offs:
                         os.pread(fd, piece, off)
                 finally:
                     os.close(fd)
 
             label = f"{piece >> 10} KiB" if piece < MiB else f"{piece >> 20} MiB"
             fns[f"m.read_bytes(off, {label})"] = ours
+            fns[f"bytes(m.as_slice(off, {label})) (copy)"] = copy
             fns[f"os.pread(fd, {label}, off)"] = pread
-        t = interleaved(fns, 1, ROUNDS, before=lambda: evict(path), warm_up=False)
+        t = interleaved(fns, 4, ROUNDS, before=lambda: evict(path), warm_up=False)
         evict(path)
     for name, timing in t.items():
-        table.add(name, _ms(timing), f"{_mbps(timing, size)} MB/s")
+        table.add(name, f"{timing.median_ns / 1e6:,.1f} (min {timing.min_ns / 1e6:,.1f})")
+    for piece in pieces[1:]:  # pread() takes over from 1 MiB
+        label = f"{piece >> 10} KiB" if piece < MiB else f"{piece >> 20} MiB"
+        ratio_row(
+            table,
+            f"read_bytes / os.pread, {label}",
+            t[f"m.read_bytes(off, {label})"],
+            t[f"os.pread(fd, {label}, off)"],
+            "<= 1.1",
+        )
     return table
 
 
@@ -462,11 +494,14 @@ def _warm_table(size: int, quick: bool) -> Table:
         os.close(fd)
         mv = memoryview(mm)
         m = MemoryMappedFile.open_ro(path)
+        rand = MemoryMappedFile.open_ro(path, advice=MmapAdvice.RANDOM)
         try:
-            bytes(mv)  # cache the file and fault in both mappings
+            bytes(mv)  # cache the file and fault in the mappings
             m.touch_pages()
-            t = _warm_timings(m, mv, size, ps, quick)
+            rand.touch_pages()
+            t = _warm_timings(m, rand, mv, size, ps, quick)
         finally:
+            rand.close()
             m.close()
             mv.release()
             mm.close()
@@ -476,10 +511,11 @@ def _warm_table(size: int, quick: bool) -> Table:
         ("m.pages()", "raw mv[o:o+4 KiB]"),
         ("m.chunks_owned(1 MiB)", "raw bytes(mv[o:o+1 MiB])"),
         ("m.reader().readinto(1 MiB)", "raw buf[:] = mv[o:o+1 MiB]"),
+        ("advice=RANDOM: m.chunks(1 MiB)", "raw mv[o:o+1 MiB]"),
+        ("advice=RANDOM: m.pages()", "raw mv[o:o+4 KiB]"),
     ]
-    for ours, raw in pairs:
-        table.add(ours, f"{1 / t[ours].median_ns:.2f}")
-        table.add(raw, f"{1 / t[raw].median_ns:.2f}")
+    for name, timing in t.items():
+        table.add(name, f"{1 / timing.median_ns:.2f}")
     for ours, raw in pairs:
         # Throughput ours/raw >= 0.95  <=>  time raw/ours >= 0.95.
         ratio_row(table, f"throughput {ours} / raw", t[raw], t[ours], ">= 0.95")
@@ -487,14 +523,20 @@ def _warm_table(size: int, quick: bool) -> Table:
 
 
 def _warm_timings(
-    m: MemoryMappedFile, mv: memoryview, size: int, ps: int, quick: bool
+    m: MemoryMappedFile,
+    rand: MemoryMappedFile,
+    mv: memoryview,
+    size: int,
+    ps: int,
+    quick: bool,
 ) -> dict[str, Timing]:
+    """``rand`` is ``m`` opened with advice=RANDOM: its scans read ahead."""
     crc32 = zlib.crc32
 
-    def chunked(n: int) -> Callable[[], object]:
+    def chunked(n: int, of: MemoryMappedFile = m) -> Callable[[], object]:
         def run() -> None:
             crc = 0
-            for view in m.chunks(n):
+            for view in of.chunks(n):
                 crc = crc32(view, crc)
 
         return run
@@ -507,9 +549,9 @@ def _warm_timings(
 
         return run
 
-    def pages() -> None:
+    def pages(of: MemoryMappedFile = m) -> None:
         crc = 0
-        for view in m.pages():
+        for view in of.pages():
             crc = crc32(view, crc)
 
     def owned() -> None:
@@ -549,6 +591,8 @@ def _warm_timings(
         "raw bytes(mv[o:o+1 MiB])": raw_owned,
         "m.reader().readinto(1 MiB)": reader,
         "raw buf[:] = mv[o:o+1 MiB]": raw_copy,
+        "advice=RANDOM: m.chunks(1 MiB)": chunked(CHUNK, rand),
+        "advice=RANDOM: m.pages()": lambda: pages(rand),
     }
     return interleaved(fns, size, 5 if quick else 9)
 
