@@ -178,7 +178,7 @@ def _scan_table(size: int) -> Table:
     with temp_file(size) as path:
         _evictable(path, table)
         fns = _scan_fns(path)
-        t = interleaved(fns, 1, ROUNDS, before=lambda: evict(path), warm_up=False)
+        t = interleaved(fns, 1, ROUNDS, before=lambda: evict(path), warm_up=False, rotate=True)
         evict(path)
     for name, timing in t.items():
         table.add(name, _ms(timing), f"{_mbps(timing, size)} MB/s")
@@ -326,8 +326,9 @@ def _random_reader(
 
         fns["pyarrow.memory_map().read_at"] = arrow
     out: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
+    order = list(fns.items())
+    for i in range(rounds):  # each round starts one candidate later
+        for name, fn in order[i % len(order) :] + order[: i % len(order)]:
             evict(path)
             out[name].append(fn())
     return out
@@ -407,7 +408,7 @@ def _numpy_table(size: int) -> Table:
                     del buf
 
             fns["pyarrow.memory_map + frombuffer .sum()"] = arrow
-        t = interleaved(fns, 1, ROUNDS, before=lambda: evict(path), warm_up=False)
+        t = interleaved(fns, 1, ROUNDS, before=lambda: evict(path), warm_up=False, rotate=True)
         evict(path)
     for name, timing in t.items():
         table.add(name, _ms(timing), f"{_mbps(timing, size)} MB/s")
@@ -461,7 +462,7 @@ def _big_read_table(size: int) -> Table:
             fns[f"m.read_bytes(off, {label})"] = ours
             fns[f"bytes(m.as_slice(off, {label})) (copy)"] = copy
             fns[f"os.pread(fd, {label}, off)"] = pread
-        t = interleaved(fns, 4, ROUNDS, before=lambda: evict(path), warm_up=False)
+        t = interleaved(fns, 4, ROUNDS, before=lambda: evict(path), warm_up=False, rotate=True)
         evict(path)
     for name, timing in t.items():
         table.add(name, f"{timing.median_ns / 1e6:,.1f} (min {timing.min_ns / 1e6:,.1f})")
