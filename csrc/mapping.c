@@ -62,6 +62,7 @@ Mapping_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     m->fd = -1;
+    m->read_fd = -1;
     m->closed = 1;
     m->path = Py_NewRef(Py_None);
     /* map_lock prefers writers: its readers (GIL-less copies, flushes,
@@ -284,10 +285,12 @@ release_mapping(Mapping *m)
     char *data = m->data;
     size_t len = (size_t)m->map_size;
     int fd = m->fd;
+    int read_fd = m->read_fd;
     m->data = NULL;
     m->size = 0;
     m->map_size = 0;
     m->fd = -1;
+    m->read_fd = -1;
     m->closed = 1;
     Py_BEGIN_ALLOW_THREADS
     if (data != NULL) {
@@ -295,6 +298,9 @@ release_mapping(Mapping *m)
     }
     if (fd >= 0) {
         close(fd);
+    }
+    if (read_fd >= 0) {
+        close(read_fd);
     }
     Py_END_ALLOW_THREADS
 }

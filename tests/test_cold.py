@@ -343,3 +343,22 @@ def test_big_read_bad_ranges_raise_as_before(tmp_path: Path) -> None:
             m.read_into(size - MiB, bytearray(2 * MiB))
         with pytest.raises(OutOfBoundsError):
             m.read_bytes(-1, 2 * MiB)
+
+
+@needs_proc_io
+def test_cold_scan_in_big_reads_mixes_pread_and_copies(tmp_path: Path) -> None:
+    # Chunks the kernel has read ahead are copied, cold ones are pread():
+    # every byte must come back, and the extra descriptor pread() uses
+    # must go with the mapping.
+    path = cold_file(tmp_path / "big.bin", 16 * MiB)
+    data = path.read_bytes()
+    evict(path)
+    fds = len(os.listdir("/proc/self/fd"))
+    with MemoryMappedFile.open_ro(path) as m:
+        got: list[bytes] = []
+        assert reads_during(lambda: got.extend(m.chunks_owned(MiB))) > 0
+        assert b"".join(got) == data
+        r = m.reader()
+        evict(path)
+        assert b"".join(iter(lambda: r.read(3 * MiB), b"")) == data
+    assert len(os.listdir("/proc/self/fd")) == fds
