@@ -36,9 +36,10 @@ def iter_views(
     """
     total = len(m)
     ra = read_ahead(m, size)
+    due = 0 if ra is not None else total  # where read-ahead is next due
     for off in range(0, total, size):
-        if ra is not None:
-            ra.at(off)
+        if off >= due:
+            due = ra.at(off)  # type: ignore[union-attr]
         view = make(off, min(size, total - off))
         try:
             yield view
@@ -51,9 +52,10 @@ def iter_chunks_owned(m: MappingBase, size: int) -> Iterator[bytes]:
     total = len(m)
     read = m.read_bytes
     ra = read_ahead(m, size)
+    due = 0 if ra is not None else total
     for off in range(0, total, size):
-        if ra is not None:
-            ra.at(off)
+        if off >= due:
+            due = ra.at(off)  # type: ignore[union-attr]
         yield read(off, min(size, total - off))
 
 

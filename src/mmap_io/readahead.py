@@ -102,15 +102,16 @@ def willneed_piece(fd: int) -> int:
 class ReadAhead:
     """Keeps ``MADV_WILLNEED`` a window ahead of a cursor moving forward.
 
-    Call :meth:`at` with each new position; it costs one comparison until
-    the cursor has moved half a window, then one ``mincore`` of the next
+    Call :meth:`at` with the cursor's position once it reaches the
+    position the last call returned (half a window on), then one ``mincore`` of the next
     half window and, for the pieces not cached, one ``madvise`` each.
     Errors are ignored: a hint must never fail a read.
 
     Nothing is hinted past ``end`` (the end of what the caller will read).
 
     >>> ra = ReadAhead(m, 1 << 20, m.fileno(), 0, len(m))
-    >>> ra.at(0)
+    >>> ra.at(0) >> 20
+    8
     """
 
     __slots__ = ("_asked", "_end", "_m", "_next", "_piece", "_window")
@@ -123,17 +124,21 @@ class ReadAhead:
         self._asked = start  # hinted up to here
         self._next = start  # hint again once the cursor reaches this
 
-    def at(self, pos: int) -> None:
-        """The cursor is at ``pos``: top the window up if it is half used."""
+    def at(self, pos: int) -> int:
+        """The cursor is at ``pos``: top the window up if it is half used.
+
+        Returns the position to call again at, so that a loop can skip the
+        call until then: ``if off >= due: due = ra.at(off)``.
+        """
         if pos < self._next:
-            return
+            return self._next
         start = max(self._asked, pos)
         end = min(pos + self._window, self._end)
         self._next = pos + self._window // 2
-        if start >= end:
-            return
-        self._asked = end
-        self._hint(start, end)
+        if start < end:
+            self._asked = end
+            self._hint(start, end)
+        return self._next
 
     def _hint(self, start: int, end: int) -> None:
         m, piece = self._m, self._piece
