@@ -128,24 +128,53 @@ def _register_with_multiprocessing(cls: type) -> None:
 def _reduce_shared(m: AnonymousMmap) -> tuple[Any, ...]:
     if not m._shared:
         return m.__reduce__()  # type: ignore[no-any-return]
-    if m.closed:
-        raise MappingClosedError(f"cannot send {m!r} to another process: it is closed")
+    from multiprocessing import context, util
+    from multiprocessing.reduction import DupFd
+
+    fd = _dup_descriptor(m)
+    args = (type(m), len(m), m._huge_pages)
+    popen = context.get_spawning_popen()
+    if popen is not None:
+        # A Process argument: the child is started right after this, from
+        # this thread, and inherits the descriptor by its number, which
+        # must stay open until then.
+        util.Finalize(popen, os.close, (fd,))
+        return _rebuild_shared, (DupFd(fd), *args)
+    try:  # a Queue or Pipe: DupFd keeps a duplicate of its own to hand out
+        return _rebuild_shared, (DupFd(fd), *args)
+    finally:
+        os.close(fd)
+
+
+def _dup_descriptor(m: AnonymousMmap) -> int:
+    """A duplicate of the memory's descriptor, for the receiving process.
+
+    Another thread may close ``m`` at any moment (a ``Queue`` pickles in a
+    thread of its own, after ``put()`` returned): a descriptor number read
+    from a mapping that is closed by the time it is duplicated may already
+    name another file, so the duplicate counts only if ``m`` was still open
+    after it was made (``closed`` never goes back to False).
+    """
     try:
-        fd = _core.Mapping.fileno(m)
+        fd = os.dup(_core.Mapping.fileno(m))
     except InvalidModeError:
         raise TypeError(
             f"{m!r} cannot be sent to another process: this system has no memfd, "
             "so the memory is shared only with children forked after it was made"
         ) from None
-    from multiprocessing.reduction import DupFd
-
-    return _rebuild_shared, (type(m), DupFd(fd), len(m), m._huge_pages)
+    except MappingClosedError:
+        raise MappingClosedError(f"cannot send {m!r} to another process: it is closed") from None
+    if m.closed:
+        os.close(fd)
+        raise MappingClosedError(f"cannot send {m!r} to another process: it was closed")
+    return fd
 
 
 def _rebuild_shared(
-    cls: type[AnonymousMmap], dup: Any, size: int, huge_pages: bool
+    dup: Any, cls: type[AnonymousMmap], size: int, huge_pages: bool
 ) -> AnonymousMmap:
     """Map the shared memory whose descriptor ``dup`` brings (unpickling)."""
+    _register_with_multiprocessing(cls)  # so that this process can send it on
     fd = dup.detach()
     try:
         m = cls.__new__(cls)
