@@ -21,6 +21,7 @@ from mmap_io import (
     FileTruncatedError,
     MappingClosedError,
     MemoryMappedFile,
+    _core,
 )
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="futex(2) is Linux-only")
@@ -404,3 +405,17 @@ def test_ping_pong_between_processes() -> None:
                 while word.load() != 2 * k + 2 and p.is_alive():
                     word.wait(2 * k + 1, timeout=1)
             assert word.load() == 2 * rounds
+
+
+@pytest.mark.parametrize("memfd", [True, False], ids=["memfd", "map_shared"])
+def test_wake_a_forked_child(memfd: bool) -> None:
+    """Also shared memory made without a memfd (MAP_SHARED | MAP_ANONYMOUS),
+    which forked children inherit."""
+    old = _core._set_memfd(memfd)
+    try:
+        m = AnonymousMmap(PS, shared=True, huge_pages=True)
+    finally:
+        _core._set_memfd(old)
+    with m:
+        ctx = multiprocessing.get_context("fork")
+        wake_child(m, ctx.Process(target=workers.wait_for_flag, args=(m,)))
