@@ -15,6 +15,7 @@ consumer process that stays up for the whole run, so start-up is not timed.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import sys
 from collections.abc import Callable
@@ -125,14 +126,19 @@ def mp_consumer(q: Any, done: Any, batches: int, n: int) -> None:
         done.put(n)
 
 
+# faster-fifo's calls give up after 10 s by default; while the other
+# candidates are timed, its consumers wait longer than that.
+FF_TIMEOUT = 3600.0
+
+
 def ff_consumer(q: Any, done: Any, batches: int, n: int, many: bool) -> None:
     for _ in range(batches):
         if many:
             got = 0
             while got < n:
-                got += len(q.get_many(max_messages_to_get=1000))
+                got += len(q.get_many(max_messages_to_get=1000, timeout=FF_TIMEOUT))
         else:
-            get = q.get
+            get = functools.partial(q.get, timeout=FF_TIMEOUT)
             for _ in range(n):
                 get()
         done.put(n)
@@ -149,13 +155,15 @@ def queues(quick: bool) -> Table:
     candidates: dict[str, Callable[[], None]] = {}
     cleanup: list[Callable[[], None]] = []
 
-    def candidate(name: str, target: Callable[..., None], q: Any, *extra: object) -> None:
+    def candidate(
+        name: str, target: Callable[..., None], q: Any, *extra: object, **put_options: float
+    ) -> None:
         p = ctx.Process(target=target, args=(q, done, batches, n, *extra))
         p.start()
         procs.append(p)
 
         def run() -> None:
-            put = q.put
+            put = functools.partial(q.put, **put_options) if put_options else q.put
             for _ in range(n):
                 put(MSG)
             done.get()
@@ -171,7 +179,8 @@ def queues(quick: bool) -> Table:
     except ImportError:
         faster_fifo = None
     if faster_fifo is not None:
-        candidate("faster_fifo.Queue put/get", ff_consumer, faster_fifo.Queue(1 << 20), False)
+        ffq1 = faster_fifo.Queue(1 << 20)
+        candidate("faster_fifo.Queue put/get", ff_consumer, ffq1, False, timeout=FF_TIMEOUT)
         ffq = faster_fifo.Queue(1 << 20)
         p = ctx.Process(target=ff_consumer, args=(ffq, done, batches, n, True))
         p.start()
@@ -179,7 +188,7 @@ def queues(quick: bool) -> Table:
 
         def ff_many() -> None:
             for i in range(0, n, 1000):
-                ffq.put_many([MSG] * min(1000, n - i))
+                ffq.put_many([MSG] * min(1000, n - i), timeout=FF_TIMEOUT)
             done.get()
 
         candidates["faster_fifo.Queue put_many/get_many (batched)"] = ff_many
