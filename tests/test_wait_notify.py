@@ -320,8 +320,10 @@ def test_an_index_that_releases_the_view_is_caught() -> None:
 def test_releasing_the_view_during_a_wait_is_safe() -> None:
     with AnonymousMmap(PS) as m:
         c = m.atomic_u32(0)
-        t, out = in_thread(lambda: c.wait(0, timeout=0.3))
-        time.sleep(0.05)
+        t, out = in_thread(lambda: c.wait(0, timeout=2))
+        deadline = time.monotonic() + 10
+        while m._exports < 2 and time.monotonic() < deadline:
+            time.sleep(0.001)  # until the wait holds an export of its own
         c.release()
         assert m._exports == 1  # the wait still holds the memory
         t.join(10)
