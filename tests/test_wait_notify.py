@@ -320,7 +320,7 @@ def test_an_index_that_releases_the_view_is_caught() -> None:
 def test_releasing_the_view_during_a_wait_is_safe() -> None:
     with AnonymousMmap(PS) as m:
         c = m.atomic_u32(0)
-        t, out = in_thread(lambda: c.wait(0, timeout=2))
+        t, out = in_thread(lambda: c.wait(0, timeout=1))
         deadline = time.monotonic() + 10
         while m._exports < 2 and time.monotonic() < deadline:
             time.sleep(0.001)  # until the wait holds an export of its own
