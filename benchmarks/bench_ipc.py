@@ -7,7 +7,8 @@
 * Queue: 64-byte messages/s from this process to a spawned consumer through
   the single-producer single-consumer queue of ``examples/ipc_queue.py``,
   against ``multiprocessing.Queue`` and ``faster_fifo.Queue`` (``put``/``get``
-  of one message; faster-fifo's batched calls are shown for reference).
+  of one message, pickled as faster-fifo does by default, and passed as
+  they are; its batched calls are shown for reference).
 
 Candidates are timed round-robin (medians of several rounds), each against a
 consumer process that stays up for the whole run, so start-up is not timed.
@@ -126,6 +127,11 @@ def mp_consumer(q: Any, done: Any, batches: int, n: int) -> None:
         done.put(n)
 
 
+def as_is(data: bytes) -> bytes:
+    """faster-fifo serializer that sends bytes unpickled (as our queue does)."""
+    return data
+
+
 # faster-fifo's calls give up after 10 s by default; while the other
 # candidates are timed, its consumers wait longer than that.
 FF_TIMEOUT = 3600.0
@@ -181,6 +187,9 @@ def queues(quick: bool) -> Table:
     if faster_fifo is not None:
         ffq1 = faster_fifo.Queue(1 << 20)
         candidate("faster_fifo.Queue put/get", ff_consumer, ffq1, False, timeout=FF_TIMEOUT)
+        raw = faster_fifo.Queue(1 << 20, loads=bytes, dumps=as_is)
+        name = "faster_fifo.Queue put/get, bytes as they are (no pickle)"
+        candidate(name, ff_consumer, raw, False, timeout=FF_TIMEOUT)
         ffq = faster_fifo.Queue(1 << 20)
         p = ctx.Process(target=ff_consumer, args=(ffq, done, batches, n, True))
         p.start()
@@ -210,6 +219,7 @@ def queues(quick: bool) -> Table:
         table.add("faster_fifo", "not installed")
     else:
         ratio_row(table, "speedup vs faster_fifo.Queue put/get", t[names[2]], ours, ">= 1")
+        ratio_row(table, "speedup vs faster_fifo.Queue, no pickle", t[names[3]], ours, ">= 1")
     return table
 
 
