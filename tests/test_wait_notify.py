@@ -316,6 +316,17 @@ def test_an_index_that_releases_the_view_is_caught() -> None:
         with pytest.raises(MappingClosedError):
             c.wait(Sneaky(), timeout=0)
 
+        d = m.atomic_u32(4)
+
+        class SneakyTimeout:
+            def __float__(self) -> float:
+                d.release()
+                return 0.0
+
+        with pytest.raises(MappingClosedError):
+            d.wait(0, timeout=SneakyTimeout())
+        assert m._exports == 0
+
 
 def test_releasing_the_view_during_a_wait_is_safe() -> None:
     with AnonymousMmap(PS) as m:
