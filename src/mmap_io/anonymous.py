@@ -131,19 +131,22 @@ def _reduce_shared(m: AnonymousMmap) -> tuple[Any, ...]:
     from multiprocessing import context, util
     from multiprocessing.reduction import DupFd
 
-    fd = _dup_descriptor(m)
     args = (type(m), len(m), m._huge_pages)
+    fd = _dup_descriptor(m)
     popen = context.get_spawning_popen()
-    if popen is not None:
-        # A Process argument: the child is started right after this, from
-        # this thread, and inherits the descriptor by its number, which
-        # must stay open until then.
-        util.Finalize(popen, os.close, (fd,))
-        return _rebuild_shared, (DupFd(fd), *args)
-    try:  # a Queue or Pipe: DupFd keeps a duplicate of its own to hand out
-        return _rebuild_shared, (DupFd(fd), *args)
-    finally:
+    try:
+        dup = DupFd(fd)
+        if popen is not None:
+            # A Process argument: the child, started right after this from
+            # this thread, inherits the descriptor by its number, which must
+            # stay open until then.
+            util.Finalize(popen, os.close, (fd,))
+    except BaseException:
         os.close(fd)
+        raise
+    if popen is None:  # a Queue or Pipe: DupFd holds a duplicate of its own
+        os.close(fd)
+    return _rebuild_shared, (dup, *args)
 
 
 def _dup_descriptor(m: AnonymousMmap) -> int:
