@@ -19,6 +19,11 @@ import _ipc_workers as workers
 import mmap_io
 from mmap_io import AnonymousMmap, MappingClosedError, MmapIoError, ResizeFailedError, _core
 
+# The fork start method is tested on purpose: Python 3.12+ warns that the
+# test process has threads (multiprocessing's own, from earlier tests).
+FORK_WARNING = "ignore:This process .* is multi-threaded:DeprecationWarning"
+pytestmark = pytest.mark.filterwarnings(FORK_WARNING)
+
 PS = 4096
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="memfd is Linux-only")
 

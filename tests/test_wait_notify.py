@@ -24,7 +24,13 @@ from mmap_io import (
     _core,
 )
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="futex(2) is Linux-only")
+# The fork start method is tested on purpose: Python 3.12+ warns that the
+# test process has threads (multiprocessing's own, from earlier tests).
+FORK_WARNING = "ignore:This process .* is multi-threaded:DeprecationWarning"
+pytestmark = [
+    pytest.mark.skipif(sys.platform != "linux", reason="futex(2) is Linux-only"),
+    pytest.mark.filterwarnings(FORK_WARNING),
+]
 
 PS = 4096
 
