@@ -745,23 +745,29 @@ Atomic_hash(PyObject *self)
     return h == -1 ? -2 : h;
 }
 
+/* AtomicU32's wait()/notify() (futex.c); they use the view helpers above. */
+#include "wait.c"
+
 /* One method table and one getset for both view types: the width is a
- * field of the view, not a property of the type. */
-static PyMethodDef Atomic_methods[] = {
-    {"load", Atomic_load, METH_NOARGS, Atomic_load_doc},
-    {"store", Atomic_store, METH_O, Atomic_store_doc},
-    {"fetch_add", Atomic_fetch_add, METH_O, Atomic_fetch_add_doc},
-    {"fetch_sub", Atomic_fetch_sub, METH_O, Atomic_fetch_sub_doc},
-    {"fetch_and", Atomic_fetch_and, METH_O, Atomic_fetch_and_doc},
-    {"fetch_or", Atomic_fetch_or, METH_O, Atomic_fetch_or_doc},
-    {"fetch_xor", Atomic_fetch_xor, METH_O, Atomic_fetch_xor_doc},
-    {"swap", Atomic_swap, METH_O, Atomic_swap_doc},
-    {"compare_exchange",
-     (PyCFunction)(void (*)(void))Atomic_compare_exchange, METH_FASTCALL,
-     Atomic_compare_exchange_doc},
-    ATOMIC_LIFECYCLE_METHODS(Atomic_release_doc, "view")
+ * field of the view, not a property of the type.  Only AtomicU32 adds
+ * wait/notify: futex(2) sleeps on 32-bit words. */
+#define ATOMIC_VIEW_METHODS                                                  \
+    {"load", Atomic_load, METH_NOARGS, Atomic_load_doc},                     \
+    {"store", Atomic_store, METH_O, Atomic_store_doc},                       \
+    {"fetch_add", Atomic_fetch_add, METH_O, Atomic_fetch_add_doc},           \
+    {"fetch_sub", Atomic_fetch_sub, METH_O, Atomic_fetch_sub_doc},           \
+    {"fetch_and", Atomic_fetch_and, METH_O, Atomic_fetch_and_doc},           \
+    {"fetch_or", Atomic_fetch_or, METH_O, Atomic_fetch_or_doc},              \
+    {"fetch_xor", Atomic_fetch_xor, METH_O, Atomic_fetch_xor_doc},           \
+    {"swap", Atomic_swap, METH_O, Atomic_swap_doc},                          \
+    {"compare_exchange",                                                     \
+     (PyCFunction)(void (*)(void))Atomic_compare_exchange, METH_FASTCALL,    \
+     Atomic_compare_exchange_doc},                                           \
+    ATOMIC_LIFECYCLE_METHODS(Atomic_release_doc, "view")                     \
     {NULL, NULL, 0, NULL},
-};
+
+static PyMethodDef AtomicU64_methods[] = {ATOMIC_VIEW_METHODS};
+static PyMethodDef AtomicU32_methods[] = {ATOMIC_WAIT_METHODS ATOMIC_VIEW_METHODS};
 
 static PyMemberDef Atomic_members[] = {
     {"offset", T_PYSSIZET, offsetof(AtomicView, offset), READONLY,
@@ -779,12 +785,12 @@ static PyGetSetDef Atomic_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-#define ATOMIC_VIEW_SLOTS(DOC)                                               \
+#define ATOMIC_VIEW_SLOTS(DOC, METHODS)                                      \
     {                                                                        \
         {Py_tp_doc, (void *)(DOC)},                                          \
         ATOMIC_LIFECYCLE_SLOTS                                               \
         {Py_tp_repr, Atomic_repr},                                           \
-        {Py_tp_methods, Atomic_methods},                                     \
+        {Py_tp_methods, (METHODS)},                                          \
         {Py_tp_getset, Atomic_getset},                                       \
         {Py_tp_members, Atomic_members},                                     \
         {Py_tp_richcompare, Atomic_richcompare},                             \
@@ -792,8 +798,10 @@ static PyGetSetDef Atomic_getset[] = {
         {0, NULL},                                                           \
     }
 
-static PyType_Slot AtomicU64_slots[] = ATOMIC_VIEW_SLOTS(AtomicU64_doc);
-static PyType_Slot AtomicU32_slots[] = ATOMIC_VIEW_SLOTS(AtomicU32_doc);
+static PyType_Slot AtomicU64_slots[] =
+    ATOMIC_VIEW_SLOTS(AtomicU64_doc, AtomicU64_methods);
+static PyType_Slot AtomicU32_slots[] =
+    ATOMIC_VIEW_SLOTS(AtomicU32_doc, AtomicU32_methods);
 
 static PyType_Spec AtomicU64_spec = MMAPIO_TYPE_SPEC(
     "mmap_io.AtomicU64", AtomicView, ATOMIC_TPFLAGS, AtomicU64_slots);

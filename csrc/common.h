@@ -91,6 +91,7 @@ typedef struct {
     int closed;            /* 1 before __init__ and after close() */
     int initialised;       /* __init__ ran (successfully or not) */
     int anonymous;
+    int shared;            /* MAP_SHARED anonymous memory (memfd.c) */
     Py_ssize_t exports;    /* live buffers and atomic views */
     Py_ssize_t mut_exports;/* of which writable */
     int dirty_views;       /* a writable view was handed out since flush */

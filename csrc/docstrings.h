@@ -27,12 +27,16 @@ PyDoc_STRVAR(mod_int_text_doc,
 /* ---- mapping.c --------------------------------------------------------- */
 
 PyDoc_STRVAR(Mapping_init_doc,
-"Mapping(fd, size, access, *, path=None, populate=False, huge_pages=False)\n"
+"Mapping(fd, size, access, *, path=None, populate=False, huge_pages=False,\n"
+"        shared=False)\n"
 "--\n\n"
 "Map `size` bytes of the file open as `fd` (-1: anonymous memory).\n"
 "`access` is 0 (read-only), 1 (read-write) or 2 (copy-on-write). The\n"
-"mapping keeps its own duplicate of `fd`.  Used by MemoryMappedFile and\n"
-"AnonymousMmap; most code never calls it directly.\n\n"
+"mapping keeps its own duplicate of `fd`.  With `shared`, the memory is\n"
+"shared anonymous memory (read-write): new when `fd` is -1, else the\n"
+"memory of another shared anonymous mapping, whose descriptor `fd` is.\n"
+"Used by MemoryMappedFile and AnonymousMmap; most code never calls it\n"
+"directly.\n\n"
 "    >>> fd = os.open('data.bin', os.O_RDWR)\n"
 "    >>> m = Mapping(fd, 4096, 1, path='data.bin'); os.close(fd)\n"
 "    >>> m.read_bytes(0, 5)\n    b'hello'");
@@ -240,6 +244,36 @@ PyDoc_STRVAR(Atomic_compare_exchange_doc,
 "it succeeded).\n\n"
 "    >>> c.store(1); c.compare_exchange(1, 2), c.compare_exchange(1, 3)\n"
 "    ((True, 1), (False, 2))");
+
+PyDoc_STRVAR(Atomic_wait_doc,
+"wait($self, /, expected, timeout=None)\n--\n\n"
+"Sleep while the value equals `expected`, until notify() wakes this\n"
+"thread or `timeout` seconds pass (None: no limit).  Returns True at\n"
+"once if the value already differs, True when woken, False on timeout.\n"
+"May also wake without a notify (like threading.Condition.wait): check\n"
+"the value and wait again.  Releases the GIL; works between the threads\n"
+"of a process and, on shared memory (read-write file mappings,\n"
+"AnonymousMmap(shared=True)), between processes.  Signals interrupt it\n"
+"as they do time.sleep: Ctrl-C raises KeyboardInterrupt, other handlers\n"
+"run and the wait goes on.  Linux only (NotImplementedError elsewhere).\n\n"
+"    >>> flag = m.atomic_u32(0)\n"
+"    >>> while flag.load() == 0:      # until another process stores 1\n"
+"    ...     flag.wait(0)\n"
+"    >>> flag.wait(1, timeout=0.01)   # nobody changes it\n"
+"    False");
+
+PyDoc_STRVAR(Atomic_notify_doc,
+"notify($self, /, n=1)\n--\n\n"
+"Wake up to `n` threads (of any process sharing the memory) sleeping in\n"
+"wait() on this word; returns how many were woken.  Change the value\n"
+"first, then notify: a waiter that has not started sleeping yet sees the\n"
+"new value and does not sleep.  Needs no write access.\n\n"
+"    >>> flag.store(1); flag.notify()\n    1");
+
+PyDoc_STRVAR(Atomic_notify_all_doc,
+"notify_all($self, /)\n--\n\n"
+"Wake every thread sleeping in wait() on this word; returns how many.\n\n"
+"    >>> flag.store(2); flag.notify_all()\n    3");
 
 PyDoc_STRVAR(Atomic_release_doc,
 "release($self, /)\n--\n\n"

@@ -117,9 +117,10 @@ static int
 map_anonymous(Mapping *m, Py_ssize_t size, int huge)
 {
     void *p = MAP_FAILED;
+    int share = m->shared ? MAP_SHARED : MAP_PRIVATE;
     m->map_size = size;
 #ifdef MAP_HUGETLB
-    if (huge) {
+    if (huge && !m->shared) {
         /* Explicit huge pages need a reserved pool; fall back silently. */
         Py_ssize_t hsz = (size + (2 << 20) - 1) & ~(Py_ssize_t)((2 << 20) - 1);
         p = mmap(NULL, (size_t)hsz, PROT_READ | PROT_WRITE,
@@ -131,7 +132,7 @@ map_anonymous(Mapping *m, Py_ssize_t size, int huge)
 #endif
     if (p == MAP_FAILED) {
         p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                 share | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) {
             return -1;
         }
@@ -195,18 +196,40 @@ map_file(Mapping *m, Py_ssize_t size, int populate, int huge)
     return 0;
 }
 
+/* The descriptor of shared anonymous memory, in m->fd: a new memfd when
+ * `fd` is -1 (none where memfd.c has none: then map_anonymous() shares
+ * MAP_ANONYMOUS memory), else `fd` once it is known to cover `size`. */
+static int
+open_shared_fd(Mapping *m, int fd, Py_ssize_t size)
+{
+    if (fd >= 0) {
+        if (memfd_check_size(fd, size) < 0) {
+            raise_os_error(m, NULL, errno,
+                           "not the descriptor of shared memory this large");
+            return -1;
+        }
+        return 0;
+    }
+    m->fd = memfd_new(size);
+    if (m->fd < 0 && errno != ENOSYS) {
+        raise_os_error(m, NULL, errno, "cannot create shared memory");
+        return -1;
+    }
+    return 0;
+}
+
 static int
 Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"fd", "size", "access", "path", "populate",
-                             "huge_pages", NULL};
+                             "huge_pages", "shared", NULL};
     Mapping *m = (Mapping *)self;
-    int fd, access, populate = 0, huge = 0;
+    int fd, access, populate = 0, huge = 0, shared = 0;
     Py_ssize_t size;
     PyObject *path = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "ini|$Opp:Mapping", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "ini|$Oppp:Mapping", kwlist,
                                      &fd, &size, &access, &path, &populate,
-                                     &huge)) {
+                                     &huge, &shared)) {
         return -1;
     }
     ModState *st = state_of(self);
@@ -219,7 +242,7 @@ Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     if (access < ACCESS_READ || access > ACCESS_COPY ||
-        (fd < 0 && access != ACCESS_WRITE)) {
+        ((fd < 0 || shared) && access != ACCESS_WRITE)) {
         PyErr_Format(PyExc_ValueError, "invalid access %d", access);
         return -1;
     }
@@ -233,7 +256,11 @@ Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
     ensure_sigbus_handler();
     m->initialised = 1;
     m->access = access;
-    m->anonymous = fd < 0;
+    m->anonymous = fd < 0 || shared;
+    m->shared = shared;
+    if (shared && open_shared_fd(m, fd, size) < 0) {
+        return -1;
+    }
     if (fd >= 0) {
         m->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
         if (m->fd < 0) {
@@ -246,7 +273,7 @@ Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
         m->data = NULL;      /* an empty read-only mapping maps nothing */
         m->map_size = 0;
     }
-    else if (fd < 0) {
+    else if (m->fd < 0) {
         rc = map_anonymous(m, size, huge);
     }
     else {
@@ -536,7 +563,7 @@ Mapping_fileno(PyObject *self, PyObject *Py_UNUSED(ignored))
     if (check_open(m) < 0) {
         return NULL;
     }
-    if (m->anonymous) {
+    if (m->fd < 0) { /* anonymous memory; shared memory has its memfd */
         return raise_mode(m, "fileno()");
     }
     return PyLong_FromLong(m->fd);

@@ -9,7 +9,9 @@
 #include "errors.c"
 #include "sigbus.c"
 #include "nogil.c"
+#include "futex.c"
 #include "copy.c"
+#include "memfd.c"
 #include "mapping.c"
 #include "ops.c"
 #include "durability.c"
@@ -121,6 +123,7 @@ static PyMethodDef module_methods[] = {
      METH_VARARGS | METH_KEYWORDS, os_error_doc},
     SYSCALLS_MODULE_METHODS
     ERRORS_MODULE_METHODS
+    MEMFD_MODULE_METHODS
     {NULL, NULL, 0, NULL},
 };
 
