@@ -91,8 +91,7 @@ def _export_while_closing(
             stop.set()
             t.join()
         assert m.closed
-        for v in views:
-            assert read(v) == data[:8]  # still mapped: the close was deferred
+        assert all(read(v) == data[:8] for v in views)  # still mapped: deferred
         views.clear()
         gc.collect()
         with open("/proc/self/maps") as f:

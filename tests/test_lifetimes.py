@@ -312,9 +312,7 @@ def test_atomic_slice_items_after_close(big_file: Path) -> None:
 def test_new_exports_from_a_closed_mapping_are_refused(big_file: Path) -> None:
     m = MemoryMappedFile.open_rw(big_file)
     v = m.as_slice(4, 4)
-    again = memoryview(v.obj)  # the exporter behind a view hands out the same range
-    assert bytes(again) == bytes(v) and again.readonly
-    again.release()
+    assert v.obj is m  # the mapping itself exports every view
     m.close()
     for new in (lambda: memoryview(v.obj), lambda: memoryview(m), lambda: m.atomic_u32(0)):
         with pytest.raises(MappingClosedError):
