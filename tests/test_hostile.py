@@ -173,13 +173,18 @@ def test_gc_finalizer_shrinking_mapping_inside_as_slice(tmp_path: Path, writable
 
 def test_gc_finalizer_closing_mapping_inside_as_slice(tmp_path: Path) -> None:
     m = MemoryMappedFile.create_rw(tmp_path / "f.bin", PS)
+    m.update_region(0, b"mapped")
     ran_inside, result = _during_next_gc_alloc(m.close, lambda: m.as_slice(0, PS))
     if isinstance(result, memoryview):
+        # The collection ran once the view existed (Python >= 3.12 collects
+        # between bytecodes): close() then leaves the memory to the view.
+        assert bytes(result[:6]) == b"mapped"
         result.release()
-    if not ran_inside:
+    elif not ran_inside:
         pytest.skip("the collection never ran inside as_slice")
-    assert isinstance(result, MappingClosedError), result
-    assert m.closed
+    else:
+        assert isinstance(result, MappingClosedError), result
+    assert m.closed and m._exports == 0
 
 
 @pytest.mark.parametrize("width", [8, 4])
@@ -204,7 +209,13 @@ def test_gc_finalizer_inside_atomic_view_creation(tmp_path: Path, width: int, ki
 
         ran_inside, result = _during_next_gc_alloc(act, make)
         if not isinstance(result, Exception):
-            ok = not m.closed and len(m) == 2 * PS
+            # resize() must have been refused; close() may have run once the
+            # view existed, and then leaves the memory to it.
+            ok = m.closed if action == "close" else not m.closed and len(m) == 2 * PS
+            item = result if kind == "view" else result[-1]
+            item.store(7)  # the memory is still there
+            ok = ok and item.load() == 7
+            del item
             result.release()
             assert ok, f"{kind} made over a mapping that was {action}d meanwhile"
         elif ran_inside:
@@ -345,7 +356,9 @@ def test_buffer_export_shrinking_the_mapping(tmp_path: Path) -> None:
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="__buffer__ needs Python 3.12")
 def test_subclass_buffer_hook_shrinking_the_mapping(tmp_path: Path) -> None:
     """A Mapping subclass may define __buffer__ and resize before handing
-    over to the native export: as_slice must not return a view past the end."""
+    over to the native export: as_slice must not return a view past the end.
+    (as_slice exports through a request of its own, so the hook is not
+    involved; the mapping's own buffer goes through it.)"""
 
     class Sneaky(_core.Mapping):
         def __buffer__(self, flags: int) -> memoryview:
@@ -357,8 +370,14 @@ def test_subclass_buffer_hook_shrinking_the_mapping(tmp_path: Path) -> None:
     with open(path, "r+b") as f:
         m = Sneaky(f.fileno(), 2 * PS, 1)
     try:
-        with pytest.raises(OutOfBoundsError):
-            m.as_slice(PS, PS)
+        v = m.as_slice(PS, PS)
+        assert len(m) == 2 * PS and v.nbytes == PS and bytes(v) == bytes(PS)
+        if sys.version_info >= (3, 12):  # the hook runs for memoryview(m)
+            with pytest.raises(BusyError):
+                memoryview(m)  # its resize() meets the live view
+        v.release()
+        with memoryview(m) as whole:
+            assert whole.nbytes == (PS if sys.version_info >= (3, 12) else 2 * PS)
         assert m._exports == 0
     finally:
         m.close()

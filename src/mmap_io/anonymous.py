@@ -44,6 +44,7 @@ class AnonymousMmap(MappingBase):
     flush_range = _Absent("anonymous memory has no file to flush to")
     start_flush = _Absent("anonymous memory has no file to flush to")
     resize = _Absent("anonymous mappings cannot be resized")
+    refresh = _Absent("anonymous memory has no file whose size could change")
     fileno = _Absent("anonymous memory has no file")
     watch = _Absent("anonymous memory has no file to watch")
 
@@ -63,8 +64,7 @@ class AnonymousMmap(MappingBase):
         return None
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else f"len={len(self)}"
-        return f"<AnonymousMmap {state}>"
+        return f"<AnonymousMmap {self._state_text()}>"
 
     def __reduce__(self) -> Any:
         raise TypeError("an AnonymousMmap cannot be pickled: its memory is process-local")
