@@ -595,10 +595,15 @@ Mapping_releasebuffer(PyObject *self, Py_buffer *view)
                 !view->readonly);
 }
 
-/* One as_slice()/as_slice_mut()/as_array() request, reachable by nothing
- * but the memoryview being made from it: the export it fills belongs to
- * the mapping, so the request is dropped as soon as the view exists.
- * `mapping` is borrowed from the caller. */
+/* One as_slice()/as_slice_mut()/as_array() request: the range travels to
+ * the export in this object, which nothing but the one
+ * PyMemoryView_FromObject() call below can reach, instead of in fields of
+ * the mapping that any buffer request running first (a finalizer run by
+ * the memoryview's allocation, another thread) would take.  The export it
+ * fills belongs to the mapping (view->obj), and CPython keeps no reference
+ * to the object it makes a memoryview from, so the request can live on the
+ * C stack: as_slice() costs no allocation for it.  `mapping` is borrowed
+ * from the caller. */
 typedef struct {
     PyObject_HEAD
     Mapping *mapping;
@@ -607,15 +612,6 @@ typedef struct {
     int readonly;
     int kind;              /* enum mmapio_view_kind */
 } SliceRequest;
-
-/* A request is made and dropped on every as_slice(): a few are kept for
- * reuse, which saves an allocation and a free on that hot path (GIL builds
- * only: the GIL guards the list). */
-#ifndef Py_GIL_DISABLED
-#define REQUEST_CACHE 8
-static SliceRequest *request_cache[REQUEST_CACHE];
-static int requests_cached;
-#endif
 
 static int
 SliceRequest_getbuffer(PyObject *self, Py_buffer *view, int flags)
@@ -639,25 +635,8 @@ SliceRequest_getbuffer(PyObject *self, Py_buffer *view, int flags)
     return fill_export(m, view, r->off, r->len, r->readonly, r->kind, flags);
 }
 
-static void
-SliceRequest_dealloc(PyObject *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-#ifndef Py_GIL_DISABLED
-    if (requests_cached < REQUEST_CACHE) {
-        request_cache[requests_cached++] = (SliceRequest *)self;
-    }
-    else
-#endif
-    {
-        PyObject_Free(self);
-    }
-    Py_DECREF(tp);
-}
-
 static PyType_Slot SliceRequest_slots[] = {
     {Py_tp_doc, (void *)SliceRequest_doc},
-    {Py_tp_dealloc, SliceRequest_dealloc},
     {Py_bf_getbuffer, SliceRequest_getbuffer},
     {0, NULL},
 };
@@ -668,39 +647,26 @@ static PyType_Spec SliceRequest_spec = MMAPIO_TYPE_SPEC(
         MMAPIO_TPFLAGS_IMMUTABLE,
     SliceRequest_slots);
 
-static SliceRequest *
-request_new(Mapping *m)
-{
-    PyTypeObject *tp = m->request_type;
-#ifndef Py_GIL_DISABLED
-    while (requests_cached > 0) {
-        SliceRequest *r = request_cache[--requests_cached];
-        if (Py_TYPE(r) == tp) { /* not one of another module instance */
-            return (SliceRequest *)PyObject_Init((PyObject *)r, tp);
-        }
-        PyObject_Free(r);
-    }
-#endif
-    return PyObject_New(SliceRequest, tp);
-}
-
 /* A memoryview of [off, off+len) (range checked by the caller) counted as
  * a view of `kind`. */
 static PyObject *
 export_slice(Mapping *m, Py_ssize_t off, Py_ssize_t len, int readonly,
              int kind)
 {
-    SliceRequest *r = request_new(m);
-    if (r == NULL) {
-        return NULL;
+    SliceRequest r;
+    memset(&r, 0, sizeof r);
+    Py_SET_TYPE((PyObject *)&r, m->request_type); /* m holds the type */
+    Py_SET_REFCNT((PyObject *)&r, 1);
+    r.mapping = m;
+    r.off = off;
+    r.len = len;
+    r.readonly = readonly;
+    r.kind = kind;
+    PyObject *mv = PyMemoryView_FromObject((PyObject *)&r);
+    if (Py_REFCNT((PyObject *)&r) != 1) {
+        /* Something kept the request: it would point into a dead frame. */
+        Py_FatalError("mmap_io: a memoryview kept its slice request");
     }
-    r->mapping = m;
-    r->off = off;
-    r->len = len;
-    r->readonly = readonly;
-    r->kind = kind;
-    PyObject *mv = PyMemoryView_FromObject((PyObject *)r);
-    Py_DECREF(r);
     return mv;
 }
 

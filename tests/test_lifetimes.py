@@ -8,6 +8,7 @@ import gc
 import hashlib
 import multiprocessing
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -600,3 +601,32 @@ def test_finalizer_closing_the_mapping_during_as_slice(data_file: Path) -> None:
                 v.release()
     assert "closed" in results
     assert m.closed and m._exports == 0
+
+
+def test_threads_taking_whole_buffers_while_others_slice(rw: MemoryMappedFile) -> None:
+    whole = len(rw)
+    errors: list[str] = []
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+
+    def slicer() -> None:
+        for i in range(2000):
+            with rw.as_slice(i % 100, 10) as v:
+                if v.nbytes != 10:
+                    errors.append(f"slice of {v.nbytes} bytes")
+
+    def taker() -> None:
+        for _ in range(300):
+            with memoryview(rw) as v:
+                if v.nbytes != whole:
+                    errors.append(f"whole buffer of {v.nbytes} bytes")
+
+    threads = [threading.Thread(target=f) for f in (slicer, slicer, taker, taker)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == [] and rw._exports == 0

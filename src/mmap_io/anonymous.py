@@ -28,7 +28,7 @@ class AnonymousMmap(MappingBase):
     """Anonymous read-write memory of ``size`` bytes, zero-filled.
 
     Same reading, writing, slicing, iteration and atomic surface as
-    :class:`MemoryMappedFile`; no ``flush``, ``resize`` or ``watch``, and
+    :class:`MemoryMappedFile`; no ``flush``, ``resize``, ``refresh`` or ``watch``, and
     ``path`` is ``None``. ``huge_pages=True`` asks for explicit huge pages
     (falling back to transparent ones, never an error).
 
