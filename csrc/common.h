@@ -112,7 +112,8 @@ typedef struct {
     int huge;              /* huge pages asked for: re-advised after a remap */
     PyTypeObject *request_type; /* SliceRequest, at hand for as_slice() */
     /* Anything that touches `data` without the GIL holds map_lock shared;
-     * close()/resize() hold it exclusive.  GIL-less copies also hold
+     * close()/resize()/refresh() and the unmapping a close() deferred hold
+     * it exclusive.  GIL-less copies also hold
      * copy_lock (readers shared, writers exclusive) so they never tear.
      * See copy.c. */
     pthread_rwlock_t map_lock;
