@@ -48,13 +48,24 @@ enum mmapio_policy {
     POLICY_MILLIS = 4,
 };
 
+/* What kind of object holds an export, for BusyError messages and repr. */
+enum mmapio_view_kind {
+    VIEW_BUFFER = 0,      /* the mapping's own buffer: memoryview(m), ... */
+    VIEW_MEMORYVIEW = 1,  /* as_slice(), as_slice_mut(), chunks, segments */
+    VIEW_ARRAY = 2,       /* as_array() */
+    VIEW_ATOMIC = 3,      /* AtomicU64 / AtomicU32 */
+    VIEW_ATOMIC_SLICE = 4,
+    VIEW_KINDS = 5,
+};
+
 /* The module state: every field a strong reference, listed once here so
  * that module_traverse/module_clear cannot miss one. */
 #define MODSTATE_TYPES(X)                                                    \
     X(MappingType)                                                           \
     X(AtomicU64Type)                                                         \
     X(AtomicU32Type)                                                         \
-    X(AtomicSliceType)
+    X(AtomicSliceType)                                                       \
+    X(SliceRequestType)
 #define MODSTATE_OBJECTS(X)                                                  \
     X(MmapIoError)                                                           \
     X(OutOfBoundsError)                                                      \
@@ -94,15 +105,16 @@ typedef struct {
     int shared;            /* MAP_SHARED anonymous memory (memfd.c) */
     Py_ssize_t exports;    /* live buffers and atomic views */
     Py_ssize_t mut_exports;/* of which writable */
+    Py_ssize_t kind_exports[VIEW_KINDS]; /* exports by enum mmapio_view_kind */
     int dirty_views;       /* a writable view was handed out since flush */
-    /* A one-shot request consumed by the next bf_getbuffer, so that
-     * as_slice() can build its memoryview in one step. */
-    int slice_pending;
-    int slice_readonly;
-    Py_ssize_t slice_off;
-    Py_ssize_t slice_len;
+    /* close() ran while views were alive: the memory and the fd stay until
+     * the last export is dropped (drop_export() then unmaps). */
+    int unmap_owed;
+    int huge;              /* huge pages asked for: re-advised after a remap */
+    PyTypeObject *request_type; /* SliceRequest, at hand for as_slice() */
     /* Anything that touches `data` without the GIL holds map_lock shared;
-     * close()/resize() hold it exclusive.  GIL-less copies also hold
+     * close()/resize()/refresh() and the unmapping a close() deferred hold
+     * it exclusive.  GIL-less copies also hold
      * copy_lock (readers shared, writers exclusive) so they never tear.
      * See copy.c. */
     pthread_rwlock_t map_lock;

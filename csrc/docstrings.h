@@ -43,11 +43,22 @@ PyDoc_STRVAR(Mapping_init_doc,
 
 PyDoc_STRVAR(Mapping_close_doc,
 "close($self, /)\n--\n\n"
-"Unmap and close. Idempotent. Flushes first unless the policy is NEVER\n"
+"Close the mapping. Idempotent. Flushes first unless the policy is NEVER\n"
 "(and then raises FlushFailedError if that failed, after closing, or if a\n"
-"background flush failed unseen).\n"
-"Raises BusyError (and stays open) while exported views are alive.\n\n"
-"    >>> m.close(); m.closed\n    True");
+"background flush failed unseen).  Never refused: views still alive\n"
+"(memoryviews, numpy arrays, atomic views) stay usable and keep the\n"
+"memory mapped and the descriptor open until the last of them is\n"
+"released; every new operation raises MappingClosedError.\n\n"
+"    >>> v = m.as_slice(0, 5); m.close(); m.closed, bytes(v)\n"
+"    (True, b'hello')");
+
+PyDoc_STRVAR(Mapping_close_idle_doc,
+"_close_idle($self, what, /)\n--\n\n"
+"Internal, for unmap(): close() that raises BusyError (naming `what`)\n"
+"instead of deferring while views are alive.");
+
+PyDoc_STRVAR(SliceRequest_doc,
+"Internal: one as_slice() request, the range its memoryview exports.");
 
 PyDoc_STRVAR(Mapping_is_empty_doc,
 "is_empty($self, /)\n--\n\n"
@@ -62,7 +73,7 @@ PyDoc_STRVAR(Mapping_fileno_doc,
 PyDoc_STRVAR(Mapping_as_ptr_doc,
 "as_ptr($self, /)\n--\n\n"
 "Base address of the mapping as an int, for ctypes/FFI. Valid until\n"
-"close()/resize(); 0 for an empty mapping.\n\n"
+"close()/resize()/refresh(); 0 for an empty mapping.\n\n"
 "    >>> ctypes.string_at(m.as_ptr(), 4)\n    b'\\x00\\x00\\x00\\x00'");
 
 PyDoc_STRVAR(Mapping_as_mut_ptr_doc,
@@ -75,8 +86,14 @@ PyDoc_STRVAR(Mapping_as_mut_ptr_doc,
 PyDoc_STRVAR(Mapping_as_slice_doc,
 "as_slice($self, offset, length, /)\n--\n\n"
 "Read-only zero-copy memoryview of [offset, offset+length). Works in\n"
-"every mode. While it is alive the mapping cannot be closed or resized.\n\n"
+"every mode. While it is alive the mapping cannot be resized or\n"
+"refreshed (BusyError), and after close() it keeps the memory mapped.\n\n"
 "    >>> bytes(m.as_slice(0, 5))\n    b'hello'");
+
+PyDoc_STRVAR(Mapping_array_view_doc,
+"_array_view($self, offset, length, writable, /)\n--\n\n"
+"Internal, for as_array(): as_slice(), or as_slice_mut() when `writable`,\n"
+"counted as a numpy array in BusyError messages and repr().");
 
 PyDoc_STRVAR(Mapping_as_slice_mut_doc,
 "as_slice_mut($self, offset, length, /)\n--\n\n"
@@ -158,6 +175,17 @@ PyDoc_STRVAR(Mapping_resize_doc,
 "locks set on it (advise(), lock()) need not survive.\n\n"
 "    >>> m.resize(8192); len(m)\n    8192");
 
+PyDoc_STRVAR(Mapping_refresh_doc,
+"refresh($self, /)\n--\n\n"
+"Re-read the backing file's size and grow or shrink the mapping to it,\n"
+"so a reader can follow a file another process appends to or truncates;\n"
+"returns the new length (an empty file gives an empty mapping).  Every\n"
+"mode; not for anonymous memory (InvalidModeError).  Raises BusyError,\n"
+"leaving the mapping intact, while exported views are alive.  Copy-on-\n"
+"write mappings keep their private changes.  The mapping may move, and\n"
+"advice or locks set on it (advise(), lock()) need not survive.\n\n"
+"    >>> m.refresh()\n    8192");
+
 PyDoc_STRVAR(Mapping_set_policy_doc,
 "_set_flush_policy($self, kind, n, /)\n--\n\n"
 "Internal: 0 NEVER, 1 ALWAYS, 2 every n bytes, 3 every n writes,\n"
@@ -168,8 +196,8 @@ PyDoc_STRVAR(Mapping_set_policy_doc,
 PyDoc_STRVAR(Mapping_atomic_u64_doc,
 "atomic_u64($self, offset, /)\n--\n\n"
 "An AtomicU64 over the 8 bytes at `offset` (a multiple of 8, else\n"
-"MisalignedError).  The view holds the mapping open (close()/resize()\n"
-"raise BusyError) until it is released.\n\n"
+"MisalignedError).  Until it is released the view keeps the memory\n"
+"mapped (also after close()) and resize()/refresh() raise BusyError.\n\n"
 "    >>> with m.atomic_u64(0) as c:\n"
 "    ...     c.fetch_add(1)\n    0");
 
@@ -277,7 +305,8 @@ PyDoc_STRVAR(Atomic_notify_all_doc,
 
 PyDoc_STRVAR(Atomic_release_doc,
 "release($self, /)\n--\n\n"
-"Give back the view's hold on the mapping (close()/resize() work again).\n"
+"Give back the view's hold on the memory (resize()/refresh() work again;\n"
+"after close(), the last view released unmaps it).\n"
 "Idempotent; the view raises MappingClosedError afterwards.\n\n"
 "    >>> c.release(); c.released\n    True");
 

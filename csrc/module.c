@@ -20,6 +20,7 @@
 
 static PyMethodDef Mapping_methods[] = {
     {"close", Mapping_close, METH_NOARGS, Mapping_close_doc},
+    {"_close_idle", Mapping_close_idle, METH_O, Mapping_close_idle_doc},
     {"is_empty", Mapping_is_empty, METH_NOARGS, Mapping_is_empty_doc},
     {"fileno", Mapping_fileno, METH_NOARGS, Mapping_fileno_doc},
     {"as_ptr", Mapping_as_ptr, METH_NOARGS, Mapping_as_ptr_doc},
@@ -28,6 +29,8 @@ static PyMethodDef Mapping_methods[] = {
      Mapping_as_slice_doc},
     {"as_slice_mut", (PyCFunction)(void (*)(void))Mapping_as_slice_mut,
      METH_FASTCALL, Mapping_as_slice_mut_doc},
+    {"_array_view", (PyCFunction)(void (*)(void))Mapping_array_view,
+     METH_FASTCALL, Mapping_array_view_doc},
     {"read_bytes", (PyCFunction)(void (*)(void))Mapping_read_bytes,
      METH_FASTCALL, Mapping_read_bytes_doc},
     {"read_into", (PyCFunction)(void (*)(void))Mapping_read_into,
@@ -38,6 +41,7 @@ static PyMethodDef Mapping_methods[] = {
     {"flush_range", (PyCFunction)(void (*)(void))Mapping_flush_range,
      METH_FASTCALL, Mapping_flush_range_doc},
     {"resize", Mapping_resize, METH_O, Mapping_resize_doc},
+    {"refresh", Mapping_refresh, METH_NOARGS, Mapping_refresh_doc},
     {"_set_flush_policy", Mapping_set_policy, METH_VARARGS,
      Mapping_set_policy_doc},
     ATOMICS_MAPPING_METHODS
@@ -50,6 +54,8 @@ static PyGetSetDef Mapping_getset[] = {
     {"closed", Mapping_get_closed, NULL,
      "True once the mapping is closed.\n\n"
      "    >>> m.close(); m.closed\n    True", NULL},
+    {"_views", Mapping_get_views, NULL,
+     "The live exported views by kind, as text (\"\" for none).", NULL},
     {"_needs_flush", Mapping_get_needs_flush, NULL,
      "Dirty data may be waiting (counted writes or writable views).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
@@ -173,6 +179,11 @@ module_exec(PyObject *module)
         module, &Mapping_spec, NULL);
     if (st->MappingType == NULL ||
         PyModule_AddObjectRef(module, "Mapping", (PyObject *)st->MappingType) < 0) {
+        return -1;
+    }
+    st->SliceRequestType = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &SliceRequest_spec, NULL);
+    if (st->SliceRequestType == NULL) {
         return -1;
     }
     if (PyModule_AddIntConstant(module, "MAX_SIZE", MMAPIO_MAX_SIZE) < 0 ||

@@ -123,7 +123,7 @@ Atomic_wait(PyObject *self, PyObject *args, PyObject *kwds)
     int shared = wait_is_shared(m), err = 0;
     enum futex_result r;
     Py_INCREF(m);
-    atomic_take_export(m, 0);
+    take_export(m, VIEW_ATOMIC, 0); /* counted as the view it waits on */
     for (;;) {
         Py_BEGIN_ALLOW_THREADS
         r = futex_wait(addr, (uint32_t)expected, shared, &d, &err);
@@ -139,7 +139,7 @@ Atomic_wait(PyObject *self, PyObject *args, PyObject *kwds)
     else if (r != FUTEX_INTERRUPTED) { /* interrupted: a handler raised */
         wait_raise(m, a->offset, r, err, "wait");
     }
-    atomic_drop_export(m, 0);
+    drop_export(m, VIEW_ATOMIC, 0); /* may finish a deferred close */
     Py_DECREF(m);
     return res;
 }

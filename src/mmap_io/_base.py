@@ -74,8 +74,15 @@ class MappingBase(_core.Mapping):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """:meth:`close` the mapping (``BusyError`` while views are alive)."""
+        """:meth:`close` the mapping; views still alive keep its memory until released."""
         self.close()
+
+    def _state_text(self) -> str:
+        """``len=N``, ``closed``, or what a deferred close waits for (for repr)."""
+        if not self.closed:
+            return f"len={len(self)}"
+        views = self._views
+        return f"closed, kept alive by {views}" if views else "closed"
 
     # -- iteration --------------------------------------------------------
 
@@ -171,10 +178,12 @@ class MappingBase(_core.Mapping):
     ) -> np.ndarray[Any, np.dtype[Any]]:
         """A zero-copy ``numpy.ndarray`` over the mapping (needs numpy).
 
-        Read-only on read-only mappings. The array holds an export, so the
-        mapping cannot be closed or resized while it lives. Writes through
-        it are not counted by ``pending_bytes`` or the flush policies
-        (``every_millis`` and ``flush()`` still cover them).
+        Read-only on read-only mappings. The array keeps the mapped memory
+        alive: it stays valid after ``close()`` (the memory is unmapped when
+        the last such view goes), and the mapping cannot be resized or
+        refreshed while it lives. Writes through it are not counted by
+        ``pending_bytes`` or the flush policies (``every_millis`` and
+        ``flush()`` still cover them).
 
         >>> a = m.as_array("<u8")
         >>> a[0] = 7
@@ -190,8 +199,7 @@ class MappingBase(_core.Mapping):
         else:
             dims = (shape,) if isinstance(shape, int) else tuple(shape)
             nbytes = int(np.prod(dims, dtype=np.int64)) * dt.itemsize
-        writable = self._access != _core.ACCESS_READ
-        view = (self.as_slice_mut if writable else self.as_slice)(offset, nbytes)
+        view = self._array_view(offset, nbytes, self._access != _core.ACCESS_READ)
         arr = np.frombuffer(view, dtype=dt)
         return arr if dims is None else arr.reshape(dims)
 

@@ -38,7 +38,7 @@ class AnonymousMmap(MappingBase):
     """Anonymous read-write memory of ``size`` bytes, zero-filled.
 
     Same reading, writing, slicing, iteration and atomic surface as
-    :class:`MemoryMappedFile`; no ``flush``, ``resize`` or ``watch``, and
+    :class:`MemoryMappedFile`; no ``flush``, ``resize``, ``refresh`` or ``watch``, and
     ``path`` is ``None``. ``huge_pages=True`` asks for explicit huge pages
     (falling back to transparent ones, never an error).
 
@@ -66,6 +66,7 @@ class AnonymousMmap(MappingBase):
     flush_range = _Absent("anonymous memory has no file to flush to")
     start_flush = _Absent("anonymous memory has no file to flush to")
     resize = _Absent("anonymous mappings cannot be resized")
+    refresh = _Absent("anonymous memory has no file whose size could change")
     fileno = _Absent("anonymous memory has no file")
     watch = _Absent("anonymous memory has no file to watch")
 
@@ -100,8 +101,7 @@ class AnonymousMmap(MappingBase):
         return None
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else f"len={len(self)}"
-        return f"<AnonymousMmap {state} shared={self._shared}>"
+        return f"<AnonymousMmap {self._state_text()} shared={self._shared}>"
 
     def __reduce__(self) -> Any:
         if self._shared:

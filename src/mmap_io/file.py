@@ -409,32 +409,40 @@ class MemoryMappedFile(MappingBase):
 
     def __repr__(self) -> str:
         path = str(self._path_obj) if self._path_obj is not None else None
-        state = "closed" if self.closed else f"len={len(self)}"
-        return f"<{type(self).__name__} path={path!r} mode={self._mode.name} {state}>"
+        return f"<{type(self).__name__} path={path!r} mode={self._mode.name} {self._state_text()}>"
 
     def close(self) -> None:
         """Flush (unless the policy is NEVER), unmap and close; stop the
         ``every_millis`` thread and the watches before returning.
 
-        Idempotent. Raises :class:`BusyError`, and stays open, while exported
-        views are alive. If the flush before closing fails, or a background
-        flush failed and no ``flush()`` has reported it yet, raises
-        :class:`FlushFailedError` after closing.
+        Idempotent, and never refused: views still alive (memoryviews, numpy
+        arrays, atomic views) stay usable and keep the memory mapped and the
+        descriptor open until the last of them is released. If the flush
+        before closing fails, or a background flush failed and no
+        ``flush()`` has reported it yet, raises :class:`FlushFailedError`
+        after closing.
 
+        >>> a = m.as_array("u1")
         >>> m.close(); m.closed
         True
+        >>> a[:5].tobytes()  # still valid; the memory goes with the last view
+        b'hello'
         """
         try:
             super().close()
         finally:
-            if self.closed:
-                flusher = getattr(self, "_flusher", None)
-                if flusher is not None:
-                    self._flusher = None
-                    flusher.stop()
-                watches = getattr(self, "_watches", None)
-                if watches:
-                    stop_all(watches)
+            self._stop_threads()
+
+    def _stop_threads(self) -> None:
+        """Once closed, stop the ``every_millis`` thread and the watches."""
+        if self.closed:
+            flusher = getattr(self, "_flusher", None)
+            if flusher is not None:
+                self._flusher = None
+                flusher.stop()
+            watches = getattr(self, "_watches", None)
+            if watches:
+                stop_all(watches)
 
     @needs_watch_extra
     def watch(
@@ -470,17 +478,20 @@ class MemoryMappedFile(MappingBase):
     def unmap(self) -> io.FileIO:
         """Close the mapping and return an open ``io.FileIO`` for the same file.
 
-        Raises :class:`BusyError` (and stays mapped) while views are alive.
+        Raises :class:`BusyError` (and stays mapped) while views are alive:
+        the file would otherwise be handed over under memory they still use.
 
         >>> f = m.unmap(); f.read(5)
         b'hello'
         """
         fd = os.dup(self.fileno())
         try:
-            self.close()
+            self._close_idle("unmap")
         except BaseException:
             os.close(fd)
             raise
+        finally:
+            self._stop_threads()
         os.lseek(fd, 0, os.SEEK_SET)
         f = io.FileIO(fd, "r+b" if self._mode is MmapMode.READ_WRITE else "rb", closefd=True)
         if self._path_obj is not None:
