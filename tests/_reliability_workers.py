@@ -24,7 +24,6 @@ from mmap_io import (
     AnonymousMmap,
     FileTruncatedError,
     FlushPolicy,
-    MappingClosedError,
     MemoryMappedFile,
     MmapAdvice,
     MmapIoError,
@@ -96,7 +95,6 @@ def reentrant_atomics(path: str) -> None:
         cases["compare_exchange"] = lambda: c_cas.compare_exchange(0, _Releasing(1, c_cas.release))
         for name, call in cases.items():
             _report(name, call)
-        del item
 
 
 def reentrant_mapping(path: str) -> None:
@@ -128,13 +126,14 @@ def reentrant_mapping(path: str) -> None:
             m = MemoryMappedFile.create_rw(path, 64 * PAGE)
             value = 32 * PAGE if name != "resize" else 48 * PAGE
 
-            def act(m: Any = m) -> None:
+            def act(m: Any = m, action: str = action) -> None:
                 if action == "close":
                     m.close()
                 else:
                     m.resize(PAGE)
 
-            _report(f"{action}:{name}", lambda m=m, call=call: call(m, _Releasing(value, act)))
+            key = _Releasing(value, act)
+            _report(f"{action}:{name}", lambda m=m, call=call, key=key: call(m, key))
             with contextlib.suppress(MmapIoError):
                 m.close()
 
@@ -283,7 +282,9 @@ def dont_fork_child(path: str) -> None:
                 "atomic": lambda m=m: m.atomic_u64(PAGE).load(),
                 "touch_pages": lambda m=m: m.touch_pages(),
                 "len": lambda m=m: len(m),
-                "closed": lambda m=m: print(f"{label}:closed_attr: {m.closed}", flush=True),
+                "closed": lambda m=m, label=label: print(
+                    f"{label}:closed_attr: {m.closed}", flush=True
+                ),
                 "close": lambda m=m: m.close(),
             }
             for name, call in calls.items():

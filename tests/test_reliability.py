@@ -267,7 +267,7 @@ def test_as_array_zero_size_dtype(tmp_path: Path) -> None:
 
 
 def test_as_array_read_only_write_is_numpys_error(tmp_path: Path) -> None:
-    np = pytest.importorskip("numpy")
+    pytest.importorskip("numpy")
     path = tmp_path / "r.bin"
     path.write_bytes(bytes(PS))
     with MemoryMappedFile.open_ro(path) as m:
@@ -335,10 +335,7 @@ def test_devices_are_refused(kind: str) -> None:
 def test_unmap_hands_out_a_blocking_descriptor(tmp_path: Path) -> None:
     for opener in (MemoryMappedFile.create_rw, MemoryMappedFile.open_ro):
         path = tmp_path / "u.bin"
-        if opener is MemoryMappedFile.create_rw:
-            m = opener(path, PS)
-        else:
-            m = opener(path)
+        m = opener(path, PS) if opener is MemoryMappedFile.create_rw else opener(path)
         with m.unmap() as f:
             assert not fcntl.fcntl(f.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK
 
