@@ -406,6 +406,7 @@ remap_fresh(Mapping *m, Py_ssize_t new_size)
                    MAP_SHARED, m->fd, 0);
     if (p != MAP_FAILED) {
         munmap(m->data, (size_t)m->map_size);
+        m->dont_fork = 0; /* the new mapping forks as usual */
     }
     return p;
 }

@@ -11,6 +11,7 @@
 #include "nogil.c"
 #include "copy.c"
 #include "mapping.c"
+#include "fork.c"
 #include "ops.c"
 #include "durability.c"
 #include "atomics.c"
@@ -163,7 +164,7 @@ static int
 module_exec(PyObject *module)
 {
     ModState *st = PyModule_GetState(module);
-    if (errors_init(module, st) < 0) {
+    if (fork_init() < 0 || errors_init(module, st) < 0) {
         return -1;
     }
     st->MappingType = (PyTypeObject *)PyType_FromModuleAndSpec(

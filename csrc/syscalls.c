@@ -295,7 +295,21 @@ Mapping_advise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return raise_os_error(m, st->AdviceFailedError, EINVAL, ctx);
     }
     r.advice = e->advice;
-    return span_call(m, &r, 1, st->AdviceFailedError, call);
+    PyObject *res = span_call(m, &r, 1, st->AdviceFailedError, call);
+#ifdef MADV_DONTFORK
+    /* A forked child will not have this memory: fork.c closes the
+     * mapping there.  Only DOFORK on all of it undoes that. */
+    if (res != NULL && r.len > 0) {
+        if (r.advice == MADV_DONTFORK) {
+            m->dont_fork = 1;
+        }
+        else if (r.advice == MADV_DOFORK && r.start == 0 &&
+                 r.span >= m->map_size) {
+            m->dont_fork = 0;
+        }
+    }
+#endif
+    return res;
 }
 
 static PyObject *

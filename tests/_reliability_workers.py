@@ -66,35 +66,36 @@ class _Releasing:
 
 def reentrant_atomics(path: str) -> None:
     """Atomic views and slices whose argument's ``__index__`` releases them."""
-    with MemoryMappedFile.create_rw(path, 4 * PAGE) as m:
-        cases: dict[str, Callable[[], object]] = {}
+    # left open: the cases keep views alive until the process ends
+    m = MemoryMappedFile.create_rw(path, 4 * PAGE)
+    cases: dict[str, Callable[[], object]] = {}
 
-        def slice_case(index: int) -> Callable[[], object]:
-            arr = m.atomic_u64_slice(0, 4)
-            return lambda: arr[_Releasing(index, arr.release)]
+    def slice_case(index: int) -> Callable[[], object]:
+        arr = m.atomic_u64_slice(0, 4)
+        return lambda: arr[_Releasing(index, arr.release)]
 
-        cases["slice_item_in_range"] = slice_case(1)
-        cases["slice_item_out_of_range"] = slice_case(100)
-        cases["slice_item_negative_out_of_range"] = slice_case(-100)
-        arr32 = m.atomic_u32_slice(0, 8)
-        cases["slice_of_slice"] = lambda: arr32[_Releasing(1, arr32.release) : 3]
-        arr_idx = m.atomic_u64_slice(0, 4)
-        item = arr_idx[2]
-        cases["slice_index_bounds"] = lambda: arr_idx.index(
-            item, _Releasing(0, arr_idx.release), _Releasing(100, arr_idx.release)
-        )
-        arr_miss = m.atomic_u64_slice(0, 4)
-        cases["slice_index_missing"] = lambda: arr_miss.index(
-            m.atomic_u64(64), _Releasing(0, arr_miss.release)
-        )
-        c_store = m.atomic_u64(0)
-        cases["store"] = lambda: c_store.store(_Releasing(1, c_store.release))
-        c_add = m.atomic_u32(8)
-        cases["fetch_add"] = lambda: c_add.fetch_add(_Releasing(1, c_add.release))
-        c_cas = m.atomic_u64(16)
-        cases["compare_exchange"] = lambda: c_cas.compare_exchange(0, _Releasing(1, c_cas.release))
-        for name, call in cases.items():
-            _report(name, call)
+    cases["slice_item_in_range"] = slice_case(1)
+    cases["slice_item_out_of_range"] = slice_case(100)
+    cases["slice_item_negative_out_of_range"] = slice_case(-100)
+    arr32 = m.atomic_u32_slice(0, 8)
+    cases["slice_of_slice"] = lambda: arr32[_Releasing(1, arr32.release) : 3]
+    arr_idx = m.atomic_u64_slice(0, 4)
+    item = arr_idx[2]
+    cases["slice_index_bounds"] = lambda: arr_idx.index(
+        item, _Releasing(0, arr_idx.release), _Releasing(100, arr_idx.release)
+    )
+    arr_miss = m.atomic_u64_slice(0, 4)
+    cases["slice_index_missing"] = lambda: arr_miss.index(
+        m.atomic_u64(64), _Releasing(0, arr_miss.release)
+    )
+    c_store = m.atomic_u64(0)
+    cases["store"] = lambda: c_store.store(_Releasing(1, c_store.release))
+    c_add = m.atomic_u32(8)
+    cases["fetch_add"] = lambda: c_add.fetch_add(_Releasing(1, c_add.release))
+    c_cas = m.atomic_u64(16)
+    cases["compare_exchange"] = lambda: c_cas.compare_exchange(0, _Releasing(1, c_cas.release))
+    for name, call in cases.items():
+        _report(name, call)
 
 
 def reentrant_mapping(path: str) -> None:

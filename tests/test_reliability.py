@@ -70,7 +70,7 @@ def test_index_releasing_atomic_views(tmp_path: Path) -> None:
     proc = run_worker(f"reentrant_atomics({str(tmp_path / 'a.bin')!r})")
     assert proc.returncode == 0, died(proc)
     results = outcome_lines(proc)
-    assert len(results) == 10, proc.stdout
+    assert len(results) == 9, proc.stdout
     for name, cls in results.items():
         assert cls == "MappingClosedError", f"{name}: {cls}"
 
