@@ -39,6 +39,9 @@ static struct sigaction prev_sigbus;
  * the process dies of SIGSEGV.  Re-entering while passing on means that
  * loop: die of SIGBUS with the default action instead. */
 static _Thread_local volatile sig_atomic_t sigbus_passing_on;
+/* What the last caught fault of this thread was, for raise_truncated(). */
+static _Thread_local char *fault_addr MMAPIO_TLS_MODEL;
+static _Thread_local int fault_code MMAPIO_TLS_MODEL;
 
 static void
 die_of(int sig)
@@ -69,6 +72,8 @@ on_sigbus(int sig, siginfo_t *info, void *ctx)
     sigjmp_buf *jb = sigbus_jmp;
     if (jb != NULL && !sigbus_was_sent(info)) {
         sigbus_jmp = NULL;
+        fault_addr = info != NULL ? (char *)info->si_addr : NULL;
+        fault_code = info != NULL ? info->si_code : 0;
         siglongjmp(*jb, 1);
     }
     if (sigbus_passing_on) {
@@ -141,7 +146,51 @@ ensure_sigbus_handler(void)
         (faulted) = 0;                                                       \
     } while (0)
 
-/* FileTruncatedError for a fault on bytes [off, off+len) of `m`. */
+static Py_ssize_t page_size_value(void);
+
+/* Why the page at `page_off` could not be provided: fills `err` and
+ * `why`.  The fault itself does not say (SIGBUS is SIGBUS), so ask the
+ * file now: a page past its end was truncated away; a page inside it
+ * failed to be allocated (a sparse file on a full disk) or read. */
+static void
+diagnose_fault(Mapping *m, Py_ssize_t page_off, int *err, char *why,
+               size_t whylen)
+{
+    struct stat st;
+#ifdef BUS_MCEERR_AR
+    if (fault_code == BUS_MCEERR_AR || fault_code == BUS_MCEERR_AO) {
+        *err = EIO;
+        snprintf(why, whylen, "a hardware memory error");
+        return;
+    }
+#endif
+    if (m->fd < 0 || fstat(m->fd, &st) != 0) {
+        *err = EFAULT;
+        snprintf(why, whylen, "the memory is no longer there");
+        return;
+    }
+    Py_ssize_t ps = page_size_value();
+    if ((Py_ssize_t)st.st_size <= page_off - page_off % ps) {
+        *err = EFAULT;
+        snprintf(why, whylen,
+                 "the file is now %lld bytes (truncated by someone else)",
+                 (long long)st.st_size);
+        return;
+    }
+    struct statvfs vfs;
+    if (fstatvfs(m->fd, &vfs) == 0 && (vfs.f_bavail == 0 || vfs.f_bfree == 0)) {
+        *err = ENOSPC;
+        snprintf(why, whylen,
+                 "no space left on the file system to back the page of a "
+                 "sparse file");
+        return;
+    }
+    *err = EIO;
+    snprintf(why, whylen, "the page could not be read or allocated");
+}
+
+/* FileTruncatedError for a fault on bytes [off, off+len) of `m`; its
+ * errno and message say why (diagnose_fault). */
 static PyObject *
 raise_truncated(Mapping *m, Py_ssize_t off, Py_ssize_t len)
 {
@@ -149,13 +198,21 @@ raise_truncated(Mapping *m, Py_ssize_t off, Py_ssize_t len)
     if (st == NULL) {
         return NULL;
     }
-    char ctx[160];
-    snprintf(ctx, sizeof ctx,
-             "bytes %zd..%zd are no longer backed by the file "
-             "(truncated by another process, or no space left)",
-             off, off + len);
-    PyObject *exc = make_os_error(st, st->FileTruncatedError, EFAULT,
-                                  m->path, ctx);
+    /* The faulting page, when the fault was in this mapping. */
+    Py_ssize_t page_off = off;
+    char *addr = fault_addr;
+    if (addr != NULL && m->data != NULL && addr >= m->data &&
+        addr - m->data < m->map_size) {
+        page_off = addr - m->data;
+    }
+    int err;
+    char why[120];
+    diagnose_fault(m, page_off, &err, why, sizeof why);
+    char ctx[240];
+    snprintf(ctx, sizeof ctx, "bytes %zd..%zd cannot be accessed: %s", off,
+             off + len, why);
+    PyObject *exc = make_os_error(st, st->FileTruncatedError, err, m->path,
+                                  ctx);
     if (exc != NULL) {
         PyErr_SetObject(st->FileTruncatedError, exc);
         Py_DECREF(exc);
