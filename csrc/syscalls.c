@@ -370,7 +370,16 @@ Mapping_residency(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         }
         if (r.off < 0 || r.off > m->size) {
-            return raise_bounds(m, r.off, 0);
+            /* The offset as given: r.off saturated for huge values. */
+            ModState *st = state_of(self);
+            PyObject *o = st ? PyNumber_Index(args[0]) : NULL;
+            PyObject *zero = o ? PyLong_FromLong(0) : NULL;
+            if (zero != NULL) {
+                raise_bounds_obj(st, m, o, zero, m->size);
+            }
+            Py_XDECREF(o);
+            Py_XDECREF(zero);
+            return NULL;
         }
         r.len = m->size - r.off;
         page_span(m, &r);
