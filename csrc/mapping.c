@@ -246,7 +246,7 @@ Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
                   size, MMAPIO_MAX_SIZE);
         return -1;
     }
-    ensure_sigbus_handler();
+    (void)ensure_sigbus_handler();
     m->initialised = 1;
     m->access = access;
     m->anonymous = fd < 0;

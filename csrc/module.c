@@ -120,6 +120,7 @@ static PyMethodDef module_methods[] = {
     {"page_size", mod_page_size, METH_NOARGS, page_size_doc},
     {"os_error", (PyCFunction)(void (*)(void))mod_os_error,
      METH_VARARGS | METH_KEYWORDS, os_error_doc},
+    {"_guard_sigbus", mod_guard_sigbus, METH_NOARGS, guard_sigbus_doc},
     SYSCALLS_MODULE_METHODS
     ERRORS_MODULE_METHODS
     {NULL, NULL, 0, NULL},
