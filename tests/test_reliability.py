@@ -335,7 +335,7 @@ def test_devices_are_refused(kind: str) -> None:
 def test_unmap_hands_out_a_blocking_descriptor(tmp_path: Path) -> None:
     for opener in (MemoryMappedFile.create_rw, MemoryMappedFile.open_ro):
         path = tmp_path / "u.bin"
-        m = opener(path, PS) if opener is MemoryMappedFile.create_rw else opener(path)
+        m = opener(path, PS) if opener == MemoryMappedFile.create_rw else opener(path)
         with m.unmap() as f:
             assert not fcntl.fcntl(f.fileno(), fcntl.F_GETFL) & os.O_NONBLOCK
 

@@ -171,10 +171,13 @@ class MappingBase(_core.Mapping):
     ) -> np.ndarray[Any, np.dtype[Any]]:
         """A zero-copy ``numpy.ndarray`` over the mapping (needs numpy).
 
-        Read-only on read-only mappings. The array holds an export, so the
-        mapping cannot be closed or resized while it lives. Writes through
-        it are not counted by ``pending_bytes`` or the flush policies
-        (``every_millis`` and ``flush()`` still cover them).
+        Read-only on read-only mappings: writing to such an array raises
+        numpy's own ``ValueError`` ("assignment destination is read-only").
+        The array holds an export, so the mapping cannot be closed or
+        resized while it lives. Writes through it are not counted by
+        ``pending_bytes`` or the flush policies (``every_millis`` and
+        ``flush()`` still cover them). A zero-size ``dtype`` raises
+        ``ValueError``.
 
         >>> a = m.as_array("<u8")
         >>> a[0] = 7
@@ -182,6 +185,10 @@ class MappingBase(_core.Mapping):
         import numpy as np
 
         dt = np.dtype(dtype)
+        if dt.itemsize == 0:
+            raise ValueError(
+                f"as_array() needs a dtype with items, not the zero-size {dt} ({self!r})"
+            )
         total = len(self)
         dims: tuple[int, ...] | None = None
         if shape is None:

@@ -55,9 +55,13 @@ _OPEN_FLAGS = {
 
 def _open(path: str, flags: int, context: str) -> int:
     try:
-        return os.open(path, flags | _O_FLAGS, 0o644)
+        fd = os.open(path, flags | _O_FLAGS, 0o644)
     except OSError as exc:
         raise from_oserror(exc, path, context) from None
+    # O_NONBLOCK was for opening only: the mapping's descriptor is handed
+    # out (fileno(), unmap()) and must behave like one from open().
+    os.set_blocking(fd, True)
+    return fd
 
 
 class MemoryMappedFile(MappingBase):
@@ -93,7 +97,7 @@ class MemoryMappedFile(MappingBase):
     _huge_pages: bool
     _path_obj: Path | None
     _flusher: Any
-    _watches: set[WatchHandle] | None
+    _watches: weakref.WeakSet[WatchHandle] | None
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         raise TypeError(
@@ -121,6 +125,10 @@ class MemoryMappedFile(MappingBase):
             raise os_error(errno.EISDIR, path, "cannot map a directory")
         if stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
             raise os_error(errno.ENODEV, path, "cannot map a pipe or socket")
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            # Their size reads as 0: they would map silently as empty.
+            kind = "character" if stat.S_ISCHR(st.st_mode) else "block"
+            raise os_error(errno.ENODEV, path, f"cannot map a {kind} device")
         size = st.st_size
         if size == 0 and mode is not MmapMode.READ_ONLY:
             raise ResizeFailedError(
@@ -461,7 +469,9 @@ class MemoryMappedFile(MappingBase):
             )
         handle = WatchHandle(str(self._path_obj), self.fileno(), callback, poll_ms)
         if self._watches is None:
-            self._watches = set()
+            # Weak: a running watch is held by its thread, a stopped one by
+            # nothing here (watch/stop cycles must not pile up handles).
+            self._watches = weakref.WeakSet()
             # A mapping collected without close() stops its watches too.
             weakref.finalize(self, stop_all, self._watches)
         self._watches.add(handle)
