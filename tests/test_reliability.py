@@ -13,10 +13,13 @@ import errno
 import fcntl
 import gc
 import os
+import random
 import signal
 import stat
 import subprocess
 import sys
+import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -24,7 +27,9 @@ import pytest
 
 import mmap_io
 from mmap_io import (
+    BusyError,
     FileTruncatedError,
+    FlushPolicy,
     MappingClosedError,
     MemoryMappedFile,
     MmapIoError,
@@ -448,3 +453,175 @@ def test_follow_symlinks_is_validated_and_pickled(tmp_path: Path) -> None:
     with pytest.raises(MmapIoError) as info:
         pickle.loads(data)
     assert info.value.errno == errno.ELOOP
+
+
+# ---- keep it proven: threads, fork and close against a bytearray model ----------
+#
+# test_hostile.py's hammer checks that nothing crashes; this one also checks
+# every byte. Each thread owns one region of the mapping and keeps a
+# bytearray model of it; every read of its region must equal the model,
+# whatever the other threads do meanwhile (resizes of the tail, flushes,
+# forks, views, and finally a close from another thread).
+
+STRESS_SECONDS = float(os.environ.get("MMAPIO_STRESS_SECONDS", "20"))
+REGION = 256 * 1024
+THREADS = 4
+_STRESS_SIZES = (1, 8, 100, PS, 70 * 1024, REGION)
+
+
+class _Wrong(AssertionError):
+    """A read disagreed with the model."""
+
+
+def _stress_op(m: MemoryMappedFile, idx: int, model: bytearray, rng: random.Random) -> None:
+    base = idx * REGION
+    n = rng.choice(_STRESS_SIZES)
+    rel = rng.randrange(0, REGION - n + 1)
+    off = base + rel
+    op = rng.randrange(12)
+    if op == 0:
+        data = rng.randbytes(n)
+        m.update_region(off, data)
+        model[rel : rel + n] = data
+    elif op == 1:
+        if m.read_bytes(off, n) != model[rel : rel + n]:
+            raise _Wrong(f"read_bytes({off}, {n})")
+    elif op == 2:
+        buf = bytearray(n)
+        m.read_into(off, buf)
+        if buf != model[rel : rel + n]:
+            raise _Wrong(f"read_into({off}, {n})")
+    elif op == 3:
+        with m.as_slice(off, n) as view:
+            if view != model[rel : rel + n]:
+                raise _Wrong(f"as_slice({off}, {n})")
+    elif op == 4:
+        data = rng.randbytes(n)
+        with m.as_slice_mut(off, n) as view:
+            view[:] = data
+        model[rel : rel + n] = data
+    elif op == 5:
+        rel -= rel % 8
+        add = rng.randrange(1 << 64)
+        with m.atomic_u64(base + rel) as cell:
+            old = cell.fetch_add(add)
+        want = int.from_bytes(model[rel : rel + 8], "little")
+        if old != want:
+            raise _Wrong(f"atomic_u64({base + rel}).fetch_add: {old} != {want}")
+        model[rel : rel + 8] = ((want + add) % (1 << 64)).to_bytes(8, "little")
+    elif op == 6:
+        data = rng.randbytes(n)
+        m.segment_mut(off, n).write(data)
+        model[rel : rel + n] = data
+    elif op == 7:
+        rng.choice((m.flush, lambda: m.flush_range(off, n), lambda: m.start_flush(off, n)))()
+    elif op == 8:
+        # only the tail beyond the threads' regions comes and goes
+        m.resize(THREADS * REGION + rng.randrange(0, 5) * PS + PS)
+    elif op == 9 and rng.random() < 0.1:
+        _stress_fork(m, base, bytes(model))
+    elif op == 10:
+        # the tail may shrink under the iteration: its last chunk is then
+        # out of bounds, an error the API promises
+        with contextlib.suppress(OutOfBoundsError):
+            for i, chunk in enumerate(m.chunks_owned(64 * 1024)):
+                if i < THREADS * REGION // (64 * 1024) and i // 4 == idx:
+                    at = (i % 4) * 64 * 1024
+                    if chunk != model[at : at + 64 * 1024]:
+                        raise _Wrong(f"chunks_owned chunk {i}")
+    else:
+        m.touch_pages_range(off, n)
+
+
+def _stress_fork(m: MemoryMappedFile, base: int, expect: bytes) -> None:
+    """A child checks this thread's region, copies, flushes and closes."""
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            code = 0 if m.read_bytes(base, REGION) == expect else 1
+            m.read_bytes(0, 64 * 1024)
+            m.flush()
+            m.close()
+        except BaseException:
+            code = 2
+        finally:
+            os._exit(code)
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            code = os.waitstatus_to_exitcode(status)
+            if code == 1:
+                raise _Wrong("a forked child saw other bytes than the parent")
+            if code != 0:
+                raise AssertionError(f"a forked child failed with {code}")
+            return
+        time.sleep(0.002)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise AssertionError("a forked child hangs")
+
+
+def _stress_round(path: Path, seconds: float, seed: int) -> int:
+    models = [bytearray(REGION) for _ in range(THREADS)]
+    m = MemoryMappedFile.create_rw(
+        path, THREADS * REGION + PS, flush_policy=FlushPolicy.every_millis(5)
+    )
+    deadline = time.monotonic() + seconds
+    failures: list[BaseException] = []
+    ops = [0] * THREADS
+    closed = threading.Event()
+
+    def worker(idx: int) -> None:
+        rng = random.Random(seed * 100 + idx)
+        try:
+            while not closed.is_set():
+                if idx == 0 and time.monotonic() > deadline:
+                    try:
+                        m.close()  # the others find it closed mid-operation
+                    except BusyError:
+                        continue  # another thread's view: try again
+                    closed.set()
+                    return
+                try:
+                    _stress_op(m, idx, models[idx], rng)
+                    ops[idx] += 1
+                except BusyError:
+                    pass
+                except MappingClosedError:
+                    if not closed.is_set() and not m.closed:
+                        raise
+                    return
+        except BaseException as exc:
+            failures.append(exc)
+            closed.set()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=seconds + 60)
+    assert not any(t.is_alive() for t in threads), "a stress worker hangs"
+    if failures:
+        raise failures[0]
+    assert m.closed
+    # what the threads wrote is what the file holds
+    with MemoryMappedFile.open_ro(path) as check:
+        for idx, model in enumerate(models):
+            if check.read_bytes(idx * REGION, REGION) != model:
+                raise _Wrong(f"region {idx} differs from its model after close")
+    return sum(ops)
+
+
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_stress_against_a_model(tmp_path: Path) -> None:
+    """4 threads of random copies, views, atomics, segments, resizes of the
+    tail, flushes, forks (each child checks its region) and a close from one
+    thread while the others run: no crash, no hang, no wrong byte. Runs
+    MMAPIO_STRESS_SECONDS seconds in all (default 20)."""
+    rounds = max(1, int(STRESS_SECONDS // 5))
+    done = 0
+    for r in range(rounds):
+        done += _stress_round(tmp_path / f"s{r}.bin", STRESS_SECONDS / rounds, r)
+    assert done > 100 * rounds, f"only {done} operations ran"
