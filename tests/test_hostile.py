@@ -520,6 +520,7 @@ def test_threads_hammering_one_mapping(tmp_path: Path) -> None:
         m.read_bytes(0, 1)
 
 
+@pytest.mark.not_under_asan("a latency bound: ASan makes the copies several times slower")
 def test_writers_are_not_starved_by_big_readers(tmp_path: Path) -> None:
     """Big copies hold map_lock and copy_lock shared with the GIL released;
     with readers in several threads their holds overlap without end, and a

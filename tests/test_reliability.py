@@ -42,7 +42,6 @@ from mmap_io import (
 PS = page_size()
 HERE = Path(__file__).parent
 SRC = Path(mmap_io.__file__).parent.parent
-UNDER_ASAN = "asan" in os.environ.get("LD_PRELOAD", "")
 
 
 def run_worker(call: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -168,7 +167,6 @@ def test_dont_fork_child_sees_a_closed_mapping(tmp_path: Path) -> None:
 # ---- SIGBUS handlers installed after the first mapping ----------------------
 
 
-@pytest.mark.skipif(UNDER_ASAN, reason="ASan owns SIGBUS under MMAPIO_SANITIZE")
 @pytest.mark.parametrize("how", ["faulthandler", "signal", "both"])
 def test_guard_holds_after_a_later_handler(tmp_path: Path, how: str) -> None:
     proc = run_worker(f"guard_after_later_handler({str(tmp_path / 'g.bin')!r}, {how!r})", 20)
@@ -181,7 +179,6 @@ def test_guard_holds_after_a_later_handler(tmp_path: Path, how: str) -> None:
     assert "Fatal Python error" not in proc.stderr
 
 
-@pytest.mark.skipif(UNDER_ASAN, reason="ASan owns SIGBUS under MMAPIO_SANITIZE")
 def test_unrelated_fault_still_reaches_the_later_handler(tmp_path: Path) -> None:
     proc = run_worker(f"unguarded_after_later_handler({str(tmp_path / 'u.bin')!r})", 60)
     assert "guarded copy ok" in proc.stdout, died(proc)
