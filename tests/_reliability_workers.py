@@ -341,16 +341,24 @@ def guard_after_later_handler(path: str, how: str) -> None:
     print("seen:", seen, flush=True)
 
 
-def unguarded_after_later_handler(path: str) -> None:
-    """A fault outside the library after faulthandler.enable() (installed
-    after the first mapping) still reaches faulthandler, and the process
-    dies of SIGBUS."""
+def unguarded_after_later_handler(path: str, how: str = "faulthandler") -> None:
+    """A fault outside the library after a handler installed after the first
+    mapping: faulthandler still reports it, and the process dies of SIGBUS.
+    With a handler that returns without repairing the fault (a Python-level
+    one, or faulthandler once disabled) it dies too, instead of faulting
+    again for ever."""
     import ctypes
 
     with open(path, "wb") as f:
         f.truncate(4 * PAGE)
     m = MemoryMappedFile.open_ro(path)
-    faulthandler.enable()
+    if how == "faulthandler":
+        faulthandler.enable()
+    elif how == "python":
+        signal.signal(signal.SIGBUS, lambda signum, frame: None)
+    else:  # "disabled"
+        faulthandler.enable()
+        faulthandler.disable()
     os.truncate(path, 0)
     with contextlib.suppress(FileTruncatedError):
         m.read_bytes(PAGE, 1)
