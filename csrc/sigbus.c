@@ -140,11 +140,13 @@ ensure_sigbus_handler(void)
      * stay blocked. */
     sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
+    /* `cur` is in force, not ours: no thread reads prev_sigbus while it
+     * is written, and it is right from the moment ours takes over. */
+    prev_sigbus = cur;
+    passed_on_addr = NULL;
     if (sigaction(SIGBUS, &sa, NULL) != 0) {
         return 0;
     }
-    prev_sigbus = cur;
-    passed_on_addr = NULL;
     sigbus_installed = 1;
     return 1;
 }
