@@ -821,7 +821,7 @@ static PyObject *
 atomic_raise_index(AtomicSlice *s, Py_ssize_t i, PyObject *key)
 {
     ModState *st = state_of((PyObject *)s);
-    if (st == NULL) {
+    if (st == NULL || atomic_slice_open(s) < 0) {
         return NULL;
     }
     /* offset = s->offset + i * width, exactly (i may be huge). */
@@ -881,7 +881,8 @@ Slice_subscript(PyObject *self, PyObject *key)
     }
     if (PyIndex_Check(key)) {
         Py_ssize_t i = PyNumber_AsSsize_t(key, NULL);
-        if (i == -1 && PyErr_Occurred()) {
+        if ((i == -1 && PyErr_Occurred()) ||
+            atomic_slice_open(s) < 0) { /* __index__ may have released it */
             return NULL;
         }
         if (i < 0 && i != PY_SSIZE_T_MIN) {

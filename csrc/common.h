@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #if PY_VERSION_HEX < 0x030B0000
@@ -92,7 +93,7 @@ typedef struct {
 #undef MODSTATE_TYPE_FIELD
 #undef MODSTATE_OBJECT_FIELD
 
-typedef struct {
+typedef struct Mapping {
     PyObject_HEAD
     char *data;            /* NULL when closed or empty */
     Py_ssize_t size;       /* bytes visible to Python */
@@ -136,6 +137,11 @@ typedef struct {
     int raw_writes;        /* as_mut_ptr() was handed out: always flush */
     PyObject *path;        /* for messages; None when unknown */
     PyObject *weakreflist;
+    /* fork.c: every mapping is on a list the child side of fork() walks
+     * to reset the locks (threads that held them do not exist there). */
+    struct Mapping *fork_prev, *fork_next;
+    int on_fork_list;
+    int dont_fork;         /* part of it was advised DONT_FORK */
 } Mapping;
 
 static PyModuleDef mmapio_module;

@@ -432,4 +432,12 @@ PyDoc_STRVAR(os_error_doc,
 "Build (not raise) the exception for an OS error: an MmapIoError that is\n"
 "also the builtin OSError subclass for `errno`.\n\n"
 "    >>> isinstance(os_error(2, 'x'), FileNotFoundError)\n    True");
+
+PyDoc_STRVAR(guard_sigbus_doc,
+"_guard_sigbus()\n--\n\n"
+"Internal: put the SIGBUS guard back in front if a handler was installed\n"
+"over it since the first mapping (faulthandler.enable(), signal.signal),\n"
+"chaining to that handler.  Returns True when it did.  A no-op before\n"
+"the first mapping.\n\n"
+"    >>> faulthandler.enable(); _guard_sigbus()\n    True");
 #endif

@@ -418,6 +418,7 @@ remap_fresh(Mapping *m, Py_ssize_t new_size)
         }
     }
     munmap(m->data, (size_t)m->map_size);
+    m->dont_fork = 0; /* the new mapping forks as usual */
     return p;
 }
 
@@ -435,6 +436,7 @@ remap_to(Mapping *m, Py_ssize_t new_size)
         }
         m->data = NULL;
         m->size = m->map_size = 0;
+        m->dont_fork = 0;
         return 0;
     }
 #ifdef MREMAP_MAYMOVE

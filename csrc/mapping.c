@@ -60,18 +60,12 @@ check_writable(Mapping *m, const char *what)
     return 0;
 }
 
-static PyObject *
-Mapping_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+/* Create the mapping's locks; 0, or -1 with none of them left behind.
+ * Also run in a forked child (fork.c), where the threads that held them
+ * are gone: nothing here may allocate or take a lock. */
+static int
+mapping_init_locks(Mapping *m)
 {
-    (void)args;
-    (void)kwds;
-    Mapping *m = (Mapping *)type->tp_alloc(type, 0);
-    if (m == NULL) {
-        return NULL;
-    }
-    m->fd = -1;
-    m->closed = 1;
-    m->path = Py_NewRef(Py_None);
     /* map_lock prefers writers: its readers (GIL-less copies, flushes,
      * syscalls) of several threads overlap without end, and glibc's
      * default, which lets a new reader in while a writer waits, kept
@@ -113,11 +107,33 @@ Mapping_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         if (made >= 1) {
             pthread_rwlock_destroy(&m->map_lock);
         }
+        return -1;
+    }
+    return 0;
+}
+
+static void fork_list_add(Mapping *m);
+static void fork_list_remove(Mapping *m);
+
+static PyObject *
+Mapping_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    (void)args;
+    (void)kwds;
+    Mapping *m = (Mapping *)type->tp_alloc(type, 0);
+    if (m == NULL) {
+        return NULL;
+    }
+    m->fd = -1;
+    m->closed = 1;
+    m->path = Py_NewRef(Py_None);
+    if (mapping_init_locks(m) < 0) {
         Py_DECREF(m);
         PyErr_SetString(PyExc_MemoryError, "cannot create the mapping locks");
         return NULL;
     }
     m->locks_ready = 1;
+    fork_list_add(m);
     return (PyObject *)m;
 }
 
@@ -269,7 +285,7 @@ Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
                   size, MMAPIO_MAX_SIZE);
         return -1;
     }
-    ensure_sigbus_handler();
+    (void)ensure_sigbus_handler();
     m->initialised = 1;
     m->access = access;
     m->huge = huge;
@@ -569,6 +585,7 @@ Mapping_dealloc(PyObject *self)
             report_unraisable_flush(m, NULL, err, step); /* m is dying */
         }
     }
+    fork_list_remove(m);
     if (m->locks_ready) {
         pthread_rwlock_destroy(&m->map_lock);
         pthread_rwlock_destroy(&m->copy_lock);

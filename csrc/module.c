@@ -13,6 +13,7 @@
 #include "copy.c"
 #include "memfd.c"
 #include "mapping.c"
+#include "fork.c"
 #include "ops.c"
 #include "durability.c"
 #include "atomics.c"
@@ -127,6 +128,7 @@ static PyMethodDef module_methods[] = {
     {"page_size", mod_page_size, METH_NOARGS, page_size_doc},
     {"os_error", (PyCFunction)(void (*)(void))mod_os_error,
      METH_VARARGS | METH_KEYWORDS, os_error_doc},
+    {"_guard_sigbus", mod_guard_sigbus, METH_NOARGS, guard_sigbus_doc},
     SYSCALLS_MODULE_METHODS
     ERRORS_MODULE_METHODS
     MEMFD_MODULE_METHODS
@@ -172,7 +174,7 @@ static int
 module_exec(PyObject *module)
 {
     ModState *st = PyModule_GetState(module);
-    if (errors_init(module, st) < 0) {
+    if (fork_init() < 0 || errors_init(module, st) < 0) {
         return -1;
     }
     st->MappingType = (PyTypeObject *)PyType_FromModuleAndSpec(

@@ -185,6 +185,9 @@ def test_cli_page_has_examples() -> None:
     assert len(CLI_LINES) >= 6
 
 
+@pytest.mark.not_under_asan(
+    "runs python with a clean environment, where the ASan runtime cannot be preloaded"
+)
 @pytest.mark.parametrize(("args", "code"), CLI_LINES, ids=[a for a, _ in CLI_LINES])
 def test_cli_page_example_runs(args: str, code: str, tmp_path: Path) -> None:
     """A ``$ mmapio ...`` line of cli.md exits as documented (``# exit N``, else 0)."""

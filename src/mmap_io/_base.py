@@ -178,12 +178,14 @@ class MappingBase(_core.Mapping):
     ) -> np.ndarray[Any, np.dtype[Any]]:
         """A zero-copy ``numpy.ndarray`` over the mapping (needs numpy).
 
-        Read-only on read-only mappings. The array keeps the mapped memory
-        alive: it stays valid after ``close()`` (the memory is unmapped when
-        the last such view goes), and the mapping cannot be resized or
-        refreshed while it lives. Writes through it are not counted by
-        ``pending_bytes`` or the flush policies (``every_millis`` and
-        ``flush()`` still cover them).
+        Read-only on read-only mappings: writing to such an array raises
+        numpy's own ``ValueError`` ("assignment destination is read-only").
+        The array keeps the mapped memory alive: it stays valid after
+        ``close()`` (the memory is unmapped when the last such view goes),
+        and the mapping cannot be resized or refreshed while it lives.
+        Writes through it are not counted by ``pending_bytes`` or the flush
+        policies (``every_millis`` and ``flush()`` still cover them). A
+        zero-size ``dtype`` raises ``ValueError``.
 
         >>> a = m.as_array("<u8")
         >>> a[0] = 7
@@ -191,6 +193,10 @@ class MappingBase(_core.Mapping):
         import numpy as np
 
         dt = np.dtype(dtype)
+        if dt.itemsize == 0:
+            raise ValueError(
+                f"as_array() needs a dtype with items, not the zero-size {dt} ({self!r})"
+            )
         total = len(self)
         dims: tuple[int, ...] | None = None
         if shape is None:

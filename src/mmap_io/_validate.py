@@ -21,6 +21,7 @@ __all__ = [
     "check_chunk_size",
     "check_mode",
     "check_options",
+    "check_permissions",
     "check_size",
     "check_type",
     "fspath",
@@ -90,6 +91,22 @@ def check_options(
         check_type(touch_hint, TouchHint, "touch_hint", path),
         check_type(huge_pages, bool, "huge_pages", path),
     )
+
+
+def check_permissions(permissions: object, path: object = None) -> int:
+    """The mode bits of a file to create: an int in 0 .. 0o7777.
+
+    >>> check_permissions(0o600)
+    384
+    """
+    n = check_type(permissions, int, "permissions", path)
+    if not 0 <= n <= 0o7777:
+        shown = f"{n:#o}" if n.bit_length() <= 64 else f"<{n.bit_length()}-bit int>"
+        raise ValueError(
+            f"permissions {shown}{for_path(path)} is invalid: "
+            "it must be file mode bits between 0 and 0o7777"
+        )
+    return n
 
 
 def check_chunk_size(size: object, m: object = None) -> int:

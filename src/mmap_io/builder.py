@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._validate import check_mode, check_size, check_type, fspath
+from ._validate import check_mode, check_permissions, check_size, check_type, fspath
 from .enums import MmapMode, TouchHint
 from .errors import for_path
 from .flush import FlushPolicy
@@ -22,7 +22,17 @@ class MmapBuilder:
     ...      .size(1 << 20).touch_hint(TouchHint.EAGER).create())
     """
 
-    __slots__ = ("_cls", "_flush_policy", "_huge_pages", "_mode", "_path", "_size", "_touch_hint")
+    __slots__ = (
+        "_cls",
+        "_flush_policy",
+        "_follow_symlinks",
+        "_huge_pages",
+        "_mode",
+        "_path",
+        "_permissions",
+        "_size",
+        "_touch_hint",
+    )
 
     def __init__(self, path: PathLike, cls: type[MemoryMappedFile] | None = None) -> None:
         fspath(path)
@@ -37,6 +47,8 @@ class MmapBuilder:
         self._flush_policy = FlushPolicy.NEVER
         self._touch_hint = TouchHint.NEVER
         self._huge_pages = False
+        self._permissions = 0o666
+        self._follow_symlinks = True
 
     def mode(self, mode: MmapMode) -> MmapBuilder:
         """Set the mode (default ``READ_WRITE``).
@@ -78,11 +90,29 @@ class MmapBuilder:
         self._huge_pages = check_type(enabled, bool, "huge_pages", self._path)
         return self
 
+    def permissions(self, permissions: int) -> MmapBuilder:
+        """Set the mode bits of a file :meth:`create` or :meth:`open_or_create`
+        makes (default ``0o666``, before the umask).
+
+        >>> m = MemoryMappedFile.builder("ipc.bin").size(4096).permissions(0o600).create()
+        """
+        self._permissions = check_permissions(permissions, self._path)
+        return self
+
+    def follow_symlinks(self, follow: bool = True) -> MmapBuilder:
+        """With ``False``, refuse a symbolic link at the path (errno ``ELOOP``).
+
+        >>> m = MemoryMappedFile.builder("data.bin").follow_symlinks(False).open()
+        """
+        self._follow_symlinks = check_type(follow, bool, "follow_symlinks", self._path)
+        return self
+
     def _opts(self) -> dict[str, Any]:
         return {
             "flush_policy": self._flush_policy,
             "touch_hint": self._touch_hint,
             "huge_pages": self._huge_pages,
+            "follow_symlinks": self._follow_symlinks,
         }
 
     def _need_read_write(self, call: str) -> None:
@@ -107,7 +137,7 @@ class MmapBuilder:
         """
         size = self._need_size("create")
         self._need_read_write("create")
-        return self._cls.create_rw(self._path, size, **self._opts())
+        return self._cls.create_rw(self._path, size, permissions=self._permissions, **self._opts())
 
     def open(self) -> MemoryMappedFile:
         """Open the existing file in the configured mode.
@@ -123,7 +153,9 @@ class MmapBuilder:
         """
         self._need_read_write("open_or_create")
         size = self._need_size("open_or_create")
-        return self._cls.open_or_create(self._path, size, **self._opts())
+        return self._cls.open_or_create(
+            self._path, size, permissions=self._permissions, **self._opts()
+        )
 
     def __repr__(self) -> str:
         return (

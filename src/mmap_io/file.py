@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 from . import _core
 from ._base import MappingBase
 from ._offload import run_sync
-from ._validate import Options, check_mode, check_options, check_size, fspath
+from ._validate import (
+    Options,
+    check_mode,
+    check_options,
+    check_permissions,
+    check_size,
+    check_type,
+    fspath,
+)
 from .builder import MmapBuilder
 from .enums import MmapMode, TouchHint
 from .errors import (
@@ -53,11 +61,21 @@ _OPEN_FLAGS = {
 }
 
 
-def _open(path: str, flags: int, context: str) -> int:
+def _open(
+    path: str, flags: int, context: str, follow_symlinks: bool = True, permissions: int = 0o666
+) -> int:
+    if not follow_symlinks:
+        flags |= os.O_NOFOLLOW
     try:
-        return os.open(path, flags | _O_FLAGS, 0o644)
+        fd = os.open(path, flags | _O_FLAGS, permissions)
     except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow_symlinks:
+            context = f"{context} (follow_symlinks=False, and the path is a symbolic link)"
         raise from_oserror(exc, path, context) from None
+    # O_NONBLOCK was for opening only: the mapping's descriptor is handed
+    # out (fileno(), unmap()) and must behave like one from open().
+    os.set_blocking(fd, True)
+    return fd
 
 
 class MemoryMappedFile(MappingBase):
@@ -79,6 +97,7 @@ class MemoryMappedFile(MappingBase):
 
     __slots__ = (
         "_flusher",
+        "_follow_symlinks",
         "_huge_pages",
         "_mode",
         "_path_obj",
@@ -93,7 +112,7 @@ class MemoryMappedFile(MappingBase):
     _huge_pages: bool
     _path_obj: Path | None
     _flusher: Any
-    _watches: set[WatchHandle] | None
+    _watches: weakref.WeakSet[WatchHandle] | None
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         raise TypeError(
@@ -121,6 +140,10 @@ class MemoryMappedFile(MappingBase):
             raise os_error(errno.EISDIR, path, "cannot map a directory")
         if stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
             raise os_error(errno.ENODEV, path, "cannot map a pipe or socket")
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            # Their size reads as 0: they would map silently as empty.
+            kind = "character" if stat.S_ISCHR(st.st_mode) else "block"
+            raise os_error(errno.ENODEV, path, f"cannot map a {kind} device")
         size = st.st_size
         if size == 0 and mode is not MmapMode.READ_ONLY:
             raise ResizeFailedError(
@@ -143,6 +166,7 @@ class MemoryMappedFile(MappingBase):
         self._huge_pages = huge
         self._flusher = None
         self._watches = None
+        self._follow_symlinks = True
         self._apply_policy(policy)
         return self
 
@@ -167,16 +191,22 @@ class MemoryMappedFile(MappingBase):
         touch_hint: object = TouchHint.NEVER,
         huge_pages: object = False,
         context: str = "cannot open",
+        follow_symlinks: object = True,
     ) -> Self:
         """Map the existing file ``path`` in ``mode`` (checked first)."""
         flags = _OPEN_FLAGS[check_mode(mode, path)]
         p = fspath(path)
         options = check_options(flush_policy, touch_hint, huge_pages, p)
-        fd = _open(p, flags, context)
+        follow = check_type(follow_symlinks, bool, "follow_symlinks", p)
+        fd = _open(p, flags, context, follow)
         try:
-            return cls._from_fd(fd, mode, p, options)
+            return cls._from_fd(fd, mode, p, options)._following(follow)
         finally:
             os.close(fd)
+
+    def _following(self, follow_symlinks: bool) -> Self:
+        self._follow_symlinks = follow_symlinks  # kept for pickling
+        return self
 
     @classmethod
     def _create(
@@ -186,12 +216,17 @@ class MemoryMappedFile(MappingBase):
         options: Options,
         truncate: bool,
         context: str,
+        permissions: object,
+        follow_symlinks: object,
     ) -> Self:
-        """Open ``p`` read-write, creating it; give it ``size`` bytes when it is
-        new, truncated or empty; map it. A file this call created is removed
-        again if anything fails."""
+        """Open ``p`` read-write, creating it (with ``permissions``, before the
+        umask); give it ``size`` bytes when it is new, truncated or empty; map
+        it. A file this call created is removed again if anything fails."""
+        mode_bits = check_permissions(permissions, p)
+        follow = check_type(follow_symlinks, bool, "follow_symlinks", p)
         existed = os.path.lexists(p)
-        fd = _open(p, os.O_RDWR | os.O_CREAT | (os.O_TRUNC if truncate else 0), context)
+        flags = os.O_RDWR | os.O_CREAT | (os.O_TRUNC if truncate else 0)
+        fd = _open(p, flags, context, follow, mode_bits)
         try:
             try:
                 st = os.fstat(fd)
@@ -200,7 +235,7 @@ class MemoryMappedFile(MappingBase):
                     os.ftruncate(fd, size)
             except OSError as exc:
                 raise from_oserror(exc, p, "cannot size") from None
-            m = cls._from_fd(fd, MmapMode.READ_WRITE, p, options)
+            m = cls._from_fd(fd, MmapMode.READ_WRITE, p, options)._following(follow)
             return m._created(p, not existed) if sized else m
         except BaseException:
             if not existed:
@@ -218,11 +253,17 @@ class MemoryMappedFile(MappingBase):
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
+        permissions: int = 0o666,
+        follow_symlinks: bool = True,
     ) -> Self:
         """Create (or truncate) ``path`` to ``size`` zero bytes and map it read-write.
 
         ``size`` must be 1 .. 128 TiB (else :class:`ResizeFailedError`, and no
-        file is created).
+        file is created). A new file gets the mode bits ``permissions``
+        (before the umask, like ``os.open``), e.g. ``0o600`` for a private
+        IPC file. Like ``open()``, a symbolic link at ``path`` is followed;
+        ``follow_symlinks=False`` refuses it (an ``OSError`` of errno
+        ``ELOOP``).
 
         >>> m = MemoryMappedFile.create_rw("log.bin", 1 << 20)
         >>> len(m)
@@ -231,7 +272,7 @@ class MemoryMappedFile(MappingBase):
         p = fspath(path)
         size = check_size(size, "size", p)
         options = check_options(flush_policy, touch_hint, huge_pages, p)
-        return cls._create(p, size, options, truncate=True, context="cannot create")
+        return cls._create(p, size, options, True, "cannot create", permissions, follow_symlinks)
 
     @classmethod
     def open_ro(
@@ -241,14 +282,26 @@ class MemoryMappedFile(MappingBase):
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
+        follow_symlinks: bool = True,
     ) -> Self:
         """Map an existing file read-only; an empty file gives an empty mapping.
+
+        ``follow_symlinks=False`` refuses a symbolic link at ``path`` (an
+        ``OSError`` of errno ``ELOOP``); by default it is followed, like
+        ``open()``.
 
         >>> m = MemoryMappedFile.open_ro("data.bin")
         >>> m.read_bytes(0, 5)
         b'hello'
         """
-        return cls._open_existing(path, MmapMode.READ_ONLY, flush_policy, touch_hint, huge_pages)
+        return cls._open_existing(
+            path,
+            MmapMode.READ_ONLY,
+            flush_policy,
+            touch_hint,
+            huge_pages,
+            follow_symlinks=follow_symlinks,
+        )
 
     @classmethod
     def open_rw(
@@ -258,13 +311,25 @@ class MemoryMappedFile(MappingBase):
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
+        follow_symlinks: bool = True,
     ) -> Self:
         """Map an existing, non-empty file read-write.
+
+        ``follow_symlinks=False`` refuses a symbolic link at ``path`` (an
+        ``OSError`` of errno ``ELOOP``); by default it is followed, like
+        ``open()``.
 
         >>> with MemoryMappedFile.open_rw("data.bin") as m:
         ...     m.update_region(0, b"HELLO")
         """
-        return cls._open_existing(path, MmapMode.READ_WRITE, flush_policy, touch_hint, huge_pages)
+        return cls._open_existing(
+            path,
+            MmapMode.READ_WRITE,
+            flush_policy,
+            touch_hint,
+            huge_pages,
+            follow_symlinks=follow_symlinks,
+        )
 
     @classmethod
     def open_cow(
@@ -274,14 +339,24 @@ class MemoryMappedFile(MappingBase):
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
+        follow_symlinks: bool = True,
     ) -> Self:
         """Map an existing file copy-on-write: writes stay private to this mapping.
+
+        ``follow_symlinks=False`` refuses a symbolic link at ``path`` (an
+        ``OSError`` of errno ``ELOOP``); by default it is followed, like
+        ``open()``.
 
         >>> with MemoryMappedFile.open_cow("data.bin") as m:
         ...     m.update_region(0, b"scratch")   # the file is unchanged
         """
         return cls._open_existing(
-            path, MmapMode.COPY_ON_WRITE, flush_policy, touch_hint, huge_pages
+            path,
+            MmapMode.COPY_ON_WRITE,
+            flush_policy,
+            touch_hint,
+            huge_pages,
+            follow_symlinks=follow_symlinks,
         )
 
     @classmethod
@@ -293,17 +368,24 @@ class MemoryMappedFile(MappingBase):
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
+        permissions: int = 0o666,
+        follow_symlinks: bool = True,
     ) -> Self:
         """Open ``path`` read-write, creating it at ``default_size`` if missing.
 
-        An existing empty file is grown to ``default_size`` too.
+        An existing empty file is grown to ``default_size`` too. A file it
+        creates gets the mode bits ``permissions`` (before the umask); an
+        existing one keeps its own. ``follow_symlinks=False`` refuses a
+        symbolic link at ``path`` (errno ``ELOOP``).
 
         >>> m = MemoryMappedFile.open_or_create("state.bin", 4096)
         """
         p = fspath(path)
         size = check_size(default_size, "default_size", p)
         options = check_options(flush_policy, touch_hint, huge_pages, p)
-        return cls._create(p, size, options, truncate=False, context="cannot open or create")
+        return cls._create(
+            p, size, options, False, "cannot open or create", permissions, follow_symlinks
+        )
 
     @classmethod
     def from_file(
@@ -469,7 +551,9 @@ class MemoryMappedFile(MappingBase):
             )
         handle = WatchHandle(str(self._path_obj), self.fileno(), callback, poll_ms)
         if self._watches is None:
-            self._watches = set()
+            # Weak: a running watch is held by its thread, a stopped one by
+            # nothing here (watch/stop cycles must not pile up handles).
+            self._watches = weakref.WeakSet()
             # A mapping collected without close() stops its watches too.
             weakref.finalize(self, stop_all, self._watches)
         self._watches.add(handle)
@@ -514,6 +598,7 @@ class MemoryMappedFile(MappingBase):
                 self._policy,
                 self._touch_hint,
                 self._huge_pages,
+                self._follow_symlinks,
             ),
         )
 
@@ -525,8 +610,9 @@ def _reopen(
     policy: FlushPolicy,
     hint: TouchHint,
     huge: bool,
+    follow_symlinks: bool = True,
 ) -> MemoryMappedFile:
-    return cls._open_existing(path, mode, policy, hint, huge, "cannot reopen")
+    return cls._open_existing(path, mode, policy, hint, huge, "cannot reopen", follow_symlinks)
 
 
 def _write_then_flush(m: MemoryMappedFile, offset: int, data: Buffer) -> None:

@@ -27,12 +27,16 @@ __all__ = [
 ]
 
 
-def create_mmap(path: PathLike, size: int) -> MemoryMappedFile:
+def create_mmap(
+    path: PathLike, size: int, *, permissions: int = 0o666, follow_symlinks: bool = True
+) -> MemoryMappedFile:
     """Create ``path`` with ``size`` zero bytes and map it read-write (= ``create_rw``).
 
-    >>> m = create_mmap("new.bin", 4096)
+    >>> m = create_mmap("new.bin", 4096, permissions=0o600)
     """
-    return MemoryMappedFile.create_rw(path, size)
+    return MemoryMappedFile.create_rw(
+        path, size, permissions=permissions, follow_symlinks=follow_symlinks
+    )
 
 
 def load_mmap(path: PathLike, mode: MmapMode) -> MemoryMappedFile:
