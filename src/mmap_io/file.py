@@ -17,7 +17,7 @@ from ._base import MappingBase
 from ._offload import run_sync
 from ._validate import Options, check_mode, check_options, check_size, fspath
 from .builder import MmapBuilder
-from .enums import MmapMode, TouchHint
+from .enums import MmapMode, ModeLike, TouchHint
 from .errors import (
     MappingClosedError,
     ResizeFailedError,
@@ -107,12 +107,12 @@ class MemoryMappedFile(MappingBase):
     def _from_fd(
         cls,
         fd: int,
-        mode: MmapMode,
+        mode: ModeLike,
         path: str | None,
         options: Options,
     ) -> Self:
         policy, hint, huge = options
-        check_mode(mode, path)
+        mode = check_mode(mode, path)
         try:
             st = os.fstat(fd)
         except OSError as exc:
@@ -162,14 +162,15 @@ class MemoryMappedFile(MappingBase):
     def _open_existing(
         cls,
         path: PathLike,
-        mode: MmapMode,
+        mode: ModeLike,
         flush_policy: object = FlushPolicy.NEVER,
         touch_hint: object = TouchHint.NEVER,
         huge_pages: object = False,
         context: str = "cannot open",
     ) -> Self:
         """Map the existing file ``path`` in ``mode`` (checked first)."""
-        flags = _OPEN_FLAGS[check_mode(mode, path)]
+        mode = check_mode(mode, path)
+        flags = _OPEN_FLAGS[mode]
         p = fspath(path)
         options = check_options(flush_policy, touch_hint, huge_pages, p)
         fd = _open(p, flags, context)
@@ -309,7 +310,7 @@ class MemoryMappedFile(MappingBase):
     def from_file(
         cls,
         file: int | _HasFileno,
-        mode: MmapMode,
+        mode: ModeLike,
         path: PathLike | None = None,
         *,
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
@@ -318,14 +319,15 @@ class MemoryMappedFile(MappingBase):
     ) -> Self:
         """Map an already-open file: an int fd or an object with ``fileno()``.
 
-        The mapping keeps its own duplicate of the descriptor, so the file
-        object may be closed afterwards. ``path`` defaults to the file
-        object's ``name`` when that is a path.
+        ``mode`` is an :class:`MmapMode` or its string (``"r"``, ``"r+"``,
+        ``"c"``). The mapping keeps its own duplicate of the descriptor, so
+        the file object may be closed afterwards. ``path`` defaults to the
+        file object's ``name`` when that is a path.
 
         >>> with open("data.bin", "r+b") as f:
-        ...     m = MemoryMappedFile.from_file(f, MmapMode.READ_WRITE)
-        >>> m.path.name
-        'data.bin'
+        ...     m = MemoryMappedFile.from_file(f, "r+")
+        >>> m.path.name, m.mode
+        ('data.bin', <MmapMode.READ_WRITE: 'r+'>)
         """
         if isinstance(file, int) and not isinstance(file, bool):
             fd = file
