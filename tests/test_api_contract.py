@@ -127,7 +127,7 @@ ERROR_TABLE: list[tuple[type[Exception], type[Exception] | None]] = [
     (OutOfBoundsError, IndexError),
     (InvalidModeError, ValueError),
     (MisalignedError, ValueError),
-    (ResizeFailedError, None),
+    (ResizeFailedError, ValueError),
     (FlushFailedError, OSError),
     (AdviceFailedError, OSError),
     (LockFailedError, OSError),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 import mmap_io
 from mmap_io import (
     AdviceFailedError,
+    AnonymousMmap,
     BusyError,
     FileTruncatedError,
     FlushFailedError,
@@ -33,7 +35,7 @@ HIERARCHY = [
     (OutOfBoundsError, IndexError),
     (InvalidModeError, ValueError),
     (MisalignedError, ValueError),
-    (ResizeFailedError, None),
+    (ResizeFailedError, ValueError),
     (FlushFailedError, OSError),
     (AdviceFailedError, OSError),
     (LockFailedError, OSError),
@@ -63,6 +65,26 @@ def test_hierarchy(cls: type[Exception], builtin: type[Exception] | None) -> Non
     assert cls.__doc__
     assert cls.__module__ == "mmap_io"
     assert cls.__name__ in mmap_io.__all__
+
+
+def test_bad_sizes_are_value_errors(tmp_path: Path, make_file: Callable[..., Path]) -> None:
+    # A size is a value like any other: `except ValueError` catches a bad one.
+    path = tmp_path / "new.bin"
+    for call in (
+        lambda: MemoryMappedFile.create_rw(path, -1),
+        lambda: MemoryMappedFile.open_or_create(path, 0),
+        lambda: MemoryMappedFile.open_rw(make_file(b"")),
+        lambda: AnonymousMmap(0),
+    ):
+        try:
+            call()
+        except ValueError as exc:
+            assert isinstance(exc, ResizeFailedError)
+        else:
+            raise AssertionError("no ValueError")
+    assert not path.exists()
+    with MemoryMappedFile.create_rw(path, 16) as m, pytest.raises(ValueError):
+        m.resize(0)
 
 
 @pytest.mark.parametrize(
