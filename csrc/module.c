@@ -17,6 +17,7 @@
 #include "durability.c"
 #include "atomics.c"
 #include "syscalls.c"
+#include "items.c"
 
 static PyMethodDef Mapping_methods[] = {
     {"close", Mapping_close, METH_NOARGS, Mapping_close_doc},
@@ -85,6 +86,7 @@ static PyType_Slot Mapping_slots[] = {
     {Py_mp_length, Mapping_length},
     {Py_bf_getbuffer, Mapping_getbuffer},
     {Py_bf_releasebuffer, Mapping_releasebuffer},
+    ITEMS_MAPPING_SLOTS
     {0, NULL},
 };
 
