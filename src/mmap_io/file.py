@@ -72,6 +72,13 @@ class MemoryMappedFile(MappingBase):
         ...     bytes(m.as_slice(0, 5))
         b'hello'
 
+    It indexes like stdlib ``mmap``: ``m[i]`` is an int, ``m[a:b:s]`` a
+    ``bytes`` copy, and ``m[a:b] = data`` / ``m[i] = v`` write::
+
+        >>> m[0], m[1:5], m[4::-1]
+        (104, b'ello', b'olleh')
+        >>> m[0:5] = b"HELLO"
+
     Every constructor takes the keyword-only options
     ``flush_policy=FlushPolicy.NEVER``, ``touch_hint=TouchHint.NEVER`` and
     ``huge_pages=False``.
