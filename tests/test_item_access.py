@@ -599,3 +599,31 @@ def test_strided_assignment_from_itself(make_file: Callable[..., Path]) -> None:
         assert m[:] == b"dgeefcga"
         m[1:] = m[:-1]  # overlapping, contiguous
         assert m[:] == b"ddgeefcg"
+
+
+def test_empty_mapping(make_file: Callable[..., Path]) -> None:
+    with MemoryMappedFile.open_ro(make_file(b"")) as m:
+        assert m[:] == b"" and m[::-1] == b"" and m[5:9] == b"" and list(m) == []
+        with pytest.raises(OutOfBoundsError) as info:
+            m[0]
+        assert (info.value.offset, info.value.total) == (0, 0)
+        with pytest.raises(InvalidModeError):
+            m[0:0] = b""
+
+
+def test_index_method_that_raises(small: Path) -> None:
+    class Broken:
+        def __index__(self) -> int:
+            raise KeyError("from __index__")
+
+    with MemoryMappedFile.open_rw(small) as m:
+        for call in (
+            lambda: m[Broken()],
+            lambda: m[Broken() : 2],
+            lambda: m.__setitem__(Broken(), 1),
+            lambda: m.__setitem__(0, Broken()),
+            lambda: m.__setitem__(slice(0, 1, Broken()), b"x"),
+        ):
+            with pytest.raises(KeyError, match="from __index__"):
+                call()
+        assert m[0:5] == b"hello" and m.pending_bytes == 0
