@@ -18,6 +18,7 @@
 #include "atomics.c"
 #include "syscalls.c"
 #include "items.c"
+#include "sized.c"
 
 static PyMethodDef Mapping_methods[] = {
     {"close", Mapping_close, METH_NOARGS, Mapping_close_doc},
@@ -180,6 +181,9 @@ module_exec(PyObject *module)
     if (PyModule_AddIntConstant(module, "MAX_SIZE", MMAPIO_MAX_SIZE) < 0 ||
         PyModule_AddIntConstant(module, "BIG_COPY", MMAPIO_BIG_COPY) < 0 ||
         add_shared_constants(module) < 0) {
+        return -1;
+    }
+    if (sized_init(module) < 0) {
         return -1;
     }
     return atomics_init(module, st);

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +160,30 @@ def test_sized_iterators_release_and_close(odd_file: Path) -> None:
         assert next(gen) == odd_file.read_bytes()[:5000]
         gen.close()
         assert list(gen) == []
+
+
+def test_sized_iterator_type() -> None:
+    from mmap_io import _core
+
+    it = _core.SizedIterator([1, 2, 3], 3)  # any iterable
+    assert (len(it), next(it), len(it)) == (3, 1, 2)
+    it.close()  # a list iterator has no close(): dropping it is enough
+    assert len(it) == 0 and list(it) == []
+    assert list(_core.SizedIterator(iter("ab"), 0)) == ["a", "b"]  # len never below 0
+    with pytest.raises(ValueError):
+        _core.SizedIterator([], -1)
+    with pytest.raises(TypeError):
+        _core.SizedIterator(5, 1)
+
+    def failing() -> Iterator[int]:
+        yield 1
+        raise KeyError("inner")
+
+    it = _core.SizedIterator(failing(), 2)
+    assert next(it) == 1
+    with pytest.raises(KeyError):
+        next(it)
+    assert _core.SizedIterator[bytes].__origin__ is _core.SizedIterator
 
 
 def test_sized_iterators_on_closed_mapping(odd_file: Path) -> None:

@@ -1,7 +1,7 @@
 """Type stubs for the native core, mmap_io._core."""
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from types import GenericAlias
 from typing import Any, Final, NoReturn, SupportsIndex, TypeVar, final, overload
 
@@ -120,6 +120,17 @@ class Mapping:
     def unlock(self, offset: int, length: int, /) -> None: ...
     def lock_all(self) -> None: ...
     def unlock_all(self) -> None: ...
+
+_T = TypeVar("_T")
+
+@final
+class SizedIterator(Iterator[_T]):
+    def __new__(cls, items: Iterable[_T], count: int) -> Self: ...
+    def __next__(self) -> _T: ...
+    def __len__(self) -> int: ...
+    def close(self) -> None: ...
+    @classmethod
+    def __class_getitem__(cls, item: Any, /) -> GenericAlias: ...
 
 class _View:
     """Lifecycle shared by the atomic views and slices (not a runtime class)."""

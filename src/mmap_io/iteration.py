@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
+from ._core import SizedIterator
 from ._validate import check_chunk_size
 
 if TYPE_CHECKING:
     from ._base import MappingBase
 
 __all__ = ["ChunksMut", "SizedIterator", "chunk_count", "iter_chunks_owned", "iter_views"]
-
-_T = TypeVar("_T")
 
 
 def chunk_count(total: int, size: int) -> int:
@@ -24,53 +23,6 @@ def chunk_count(total: int, size: int) -> int:
     (3, 2, 0)
     """
     return -(-total // size)
-
-
-class SizedIterator(Iterator[_T]):
-    """An iterator whose ``len()`` is the number of items still to come.
-
-    What ``chunks()``, ``pages()``, ``chunks_owned()`` and ``pages_owned()``
-    return: the count is taken from the mapping's length when they are
-    called, and drops by one with every item.
-
-    >>> it = m.chunks_owned(4096)          # a 10000-byte mapping
-    >>> len(it)
-    3
-    >>> first = next(it); len(it)
-    2
-    """
-
-    __slots__ = ("_items", "_left")
-
-    def __init__(self, items: Iterator[_T], count: int) -> None:
-        self._items = items
-        self._left = count
-
-    def __iter__(self) -> SizedIterator[_T]:
-        return self
-
-    def __next__(self) -> _T:
-        try:
-            item = next(self._items)
-        except StopIteration:
-            self._left = 0
-            raise
-        self._left = max(0, self._left - 1)
-        return item
-
-    def __len__(self) -> int:
-        return self._left
-
-    def close(self) -> None:
-        """Stop the iteration now, releasing the current view (as a
-        generator's ``close()`` does).
-
-        >>> it = m.chunks(4096); view = next(it); it.close()
-        """
-        self._left = 0
-        close = getattr(self._items, "close", None)
-        if close is not None:
-            close()
 
 
 def _release(view: memoryview) -> None:
