@@ -421,6 +421,23 @@ PyDoc_STRVAR(Mapping_unlock_all_doc,
 "unlock() the whole mapping.\n\n"
 "    >>> m.unlock_all()");
 
+/* ---- sized.c ----------------------------------------------------------- */
+
+PyDoc_STRVAR(SizedIter_doc,
+"SizedIterator(items, count)\n--\n\n"
+"An iterator over `items` whose len() is the number of items still to\n"
+"come: `count` at first, one less after each item, 0 once exhausted or\n"
+"closed.  chunks(), pages(), chunks_owned() and pages_owned() return one.\n\n"
+"    >>> it = m.chunks_owned(4096)          # a 10000-byte mapping\n"
+"    >>> len(it)\n    3\n"
+"    >>> first = next(it); len(it)\n    2");
+
+PyDoc_STRVAR(SizedIter_close_doc,
+"close($self, /)\n--\n\n"
+"Stop the iteration now: close the wrapped iterator (a generator's\n"
+"close() releases the view it holds); len() becomes 0.\n\n"
+"    >>> it = m.chunks(4096); view = next(it); it.close(); len(it)\n    0");
+
 /* ---- module.c ---------------------------------------------------------- */
 
 PyDoc_STRVAR(page_size_doc,

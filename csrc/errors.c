@@ -85,11 +85,11 @@ errors_init(PyObject *module, ModState *st)
         PyExc_ValueError);
     EXC(ResizeFailedError, "ResizeFailedError",
         "A size is zero or above the platform maximum, or a resize was\n"
-        "refused or failed.\n\n"
+        "refused or failed.  Also a ValueError.\n\n"
         "    >>> m.resize(0)\n"
         "    Traceback (most recent call last):\n"
         "    ResizeFailedError: cannot resize mapping of 'data.bin' to 0 "
-        "bytes: ...", NULL);
+        "bytes: ...", PyExc_ValueError);
     EXC(FlushFailedError, "FlushFailedError",
         "msync/fsync failed; errno and filename are set.  Also an OSError.\n\n"
         "    >>> try:\n"

@@ -18,6 +18,8 @@
 #include "durability.c"
 #include "atomics.c"
 #include "syscalls.c"
+#include "items.c"
+#include "sized.c"
 
 static PyMethodDef Mapping_methods[] = {
     {"close", Mapping_close, METH_NOARGS, Mapping_close_doc},
@@ -92,6 +94,7 @@ static PyType_Slot Mapping_slots[] = {
     {Py_mp_length, Mapping_length},
     {Py_bf_getbuffer, Mapping_getbuffer},
     {Py_bf_releasebuffer, Mapping_releasebuffer},
+    ITEMS_MAPPING_SLOTS
     {0, NULL},
 };
 
@@ -191,6 +194,9 @@ module_exec(PyObject *module)
     if (PyModule_AddIntConstant(module, "MAX_SIZE", MMAPIO_MAX_SIZE) < 0 ||
         PyModule_AddIntConstant(module, "BIG_COPY", MMAPIO_BIG_COPY) < 0 ||
         add_shared_constants(module) < 0) {
+        return -1;
+    }
+    if (sized_init(module) < 0) {
         return -1;
     }
     return atomics_init(module, st);

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from _parity import Opener, open_ours, open_stdlib
 from mmap_io import MemoryMappedFile
 
 
@@ -34,6 +35,13 @@ def rw(data_file: Path) -> Iterator[MemoryMappedFile]:
     """``data_file`` mapped read-write, closed afterwards."""
     with MemoryMappedFile.open_rw(data_file) as m:
         yield m
+
+
+@pytest.fixture(params=[open_stdlib, open_ours], ids=["stdlib", "mmap_io"])
+def opener(request: pytest.FixtureRequest) -> Opener:
+    """Parity tests run twice: ``opener(path, mode)`` maps with stdlib ``mmap``,
+    then with mmap_io (see ``tests/_parity.py``)."""
+    return request.param  # type: ignore[no-any-return]
 
 
 # ---- MMAPIO_SANITIZE builds ----------------------------------------------------

@@ -127,7 +127,7 @@ ERROR_TABLE: list[tuple[type[Exception], type[Exception] | None]] = [
     (OutOfBoundsError, IndexError),
     (InvalidModeError, ValueError),
     (MisalignedError, ValueError),
-    (ResizeFailedError, None),
+    (ResizeFailedError, ValueError),
     (FlushFailedError, OSError),
     (AdviceFailedError, OSError),
     (LockFailedError, OSError),
@@ -338,8 +338,10 @@ def test_from_file_rules(tmp_path: Path) -> None:
         MemoryMappedFile.from_file(str(p), MmapMode.READ_ONLY)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         MemoryMappedFile.from_file(True, MmapMode.READ_ONLY)
+    with pytest.raises(ValueError):
+        MemoryMappedFile.from_file(0, "w")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        MemoryMappedFile.from_file(0, "r")  # type: ignore[arg-type]
+        MemoryMappedFile.from_file(0, b"r")  # type: ignore[arg-type]
 
 
 def test_builder(tmp_path: Path) -> None:

@@ -11,31 +11,14 @@ import mmap
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
+from _parity import Opener
+from _parity import open_ours as _ours
+from _parity import open_stdlib as _stdlib
 from mmap_io import MemoryMappedFile, MmapMode
-
-Opener = Callable[[Path, str], Any]
-
-_STDLIB_ACCESS = {"r": mmap.ACCESS_READ, "w": mmap.ACCESS_WRITE, "c": mmap.ACCESS_COPY}
-_OUR_MODE = {"r": MmapMode.READ_ONLY, "w": MmapMode.READ_WRITE, "c": MmapMode.COPY_ON_WRITE}
-
-
-def _stdlib(path: Path, mode: str) -> Any:
-    with open(path, "rb" if mode == "r" else "r+b") as f:
-        return mmap.mmap(f.fileno(), 0, access=_STDLIB_ACCESS[mode])
-
-
-def _ours(path: Path, mode: str) -> Any:
-    return MemoryMappedFile.builder(path).mode(_OUR_MODE[mode]).open()
-
-
-@pytest.fixture(params=[_stdlib, _ours], ids=["stdlib", "mmap_io"])
-def opener(request: pytest.FixtureRequest) -> Opener:
-    return request.param  # type: ignore[no-any-return]
 
 
 @pytest.fixture

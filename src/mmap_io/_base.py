@@ -7,7 +7,7 @@ Python wrapper would double their cost.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,7 @@ from . import _core
 from ._validate import check_chunk_size, check_type
 from .enums import MmapAdvice
 from .errors import MappingClosedError
-from .iteration import ChunksMut, iter_chunks_owned, iter_views
+from .iteration import ChunksMut, SizedIterator, chunk_count, iter_chunks_owned, iter_views
 from .residency import Residency, hugepage_backed
 from .segments import Segment, SegmentMut
 from .streams import MmapReader, MmapWriter
@@ -86,40 +86,48 @@ class MappingBase(_core.Mapping):
 
     # -- iteration --------------------------------------------------------
 
-    def chunks(self, size: int) -> Iterator[memoryview]:
+    def chunks(self, size: int) -> SizedIterator[memoryview]:
         """Zero-copy read-only views of ``size`` bytes (the last may be shorter).
 
         Each view is released when the iteration moves on (like a borrow):
         use it inside the loop, or copy it (``bytes(view)``, or
-        :meth:`chunks_owned`) to keep the data.
+        :meth:`chunks_owned`) to keep the data. ``len()`` of the iterator
+        is the number of views still to come (ceil(len(m) / size) at
+        first, 0 for an empty mapping). ``size < 1`` is a ``ValueError``.
 
         >>> import zlib
         >>> crc = 0
         >>> for view in m.chunks(1 << 16):
         ...     crc = zlib.crc32(view, crc)
+        >>> len(m.chunks(4096)) == -(-len(m) // 4096)
+        True
         """
         check_chunk_size(size, self)
-        self._check_open()
-        return iter_views(self, size, self.as_slice)
+        return SizedIterator(iter_views(self, size, self.as_slice), chunk_count(len(self), size))
 
-    def pages(self) -> Iterator[memoryview]:
+    def pages(self) -> SizedIterator[memoryview]:
         """``chunks(page_size())``.
 
         >>> sum(len(p) for p in m.pages()) == len(m)
         True
+        >>> len(m.pages()) == -(-len(m) // page_size())
+        True
         """
         return self.chunks(_core.page_size())
 
-    def chunks_owned(self, size: int) -> Iterator[bytes]:
+    def chunks_owned(self, size: int) -> SizedIterator[bytes]:
         """``bytes`` copies of ``size`` bytes; they survive ``close()``.
 
+        ``len()`` of the iterator is the number of copies still to come.
+
         >>> blocks = list(m.chunks_owned(4096))
+        >>> len(m.chunks_owned(4096)) == len(blocks)
+        True
         """
         check_chunk_size(size, self)
-        self._check_open()
-        return iter_chunks_owned(self, size)
+        return SizedIterator(iter_chunks_owned(self, size), chunk_count(len(self), size))
 
-    def pages_owned(self) -> Iterator[bytes]:
+    def pages_owned(self) -> SizedIterator[bytes]:
         """``chunks_owned(page_size())``.
 
         >>> first = next(m.pages_owned())

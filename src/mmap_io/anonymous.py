@@ -54,8 +54,9 @@ class AnonymousMmap(MappingBase):
 
     >>> with AnonymousMmap(4096) as a:
     ...     a.update_region(0, b"hello")
-    ...     a.read_bytes(0, 5)
-    b'hello'
+    ...     a[0] = ord("H")
+    ...     a[0:5]
+    b'Hello'
     >>> shared = AnonymousMmap(4096, shared=True)
     >>> p = multiprocessing.Process(target=worker, args=(shared,))
     """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._validate import check_mode, check_permissions, check_size, check_type, fspath
-from .enums import MmapMode, TouchHint
+from .enums import MmapMode, ModeLike, TouchHint
 from .errors import for_path
 from .flush import FlushPolicy
 
@@ -50,10 +50,12 @@ class MmapBuilder:
         self._permissions = 0o666
         self._follow_symlinks = True
 
-    def mode(self, mode: MmapMode) -> MmapBuilder:
-        """Set the mode (default ``READ_WRITE``).
+    def mode(self, mode: ModeLike) -> MmapBuilder:
+        """Set the mode (default ``READ_WRITE``): an :class:`MmapMode` or its
+        string, ``"r"``, ``"r+"`` or ``"c"``.
 
         >>> m = MemoryMappedFile.builder("data.bin").mode(MmapMode.READ_ONLY).open()
+        >>> m = MemoryMappedFile.builder("data.bin").mode("c").open()
         """
         self._mode = check_mode(mode, self._path)
         return self

@@ -25,7 +25,7 @@ from ._validate import (
     fspath,
 )
 from .builder import MmapBuilder
-from .enums import MmapMode, TouchHint
+from .enums import MmapMode, ModeLike, TouchHint
 from .errors import (
     MappingClosedError,
     ResizeFailedError,
@@ -90,6 +90,13 @@ class MemoryMappedFile(MappingBase):
         ...     bytes(m.as_slice(0, 5))
         b'hello'
 
+    It indexes like stdlib ``mmap``: ``m[i]`` is an int, ``m[a:b:s]`` a
+    ``bytes`` copy, and ``m[a:b] = data`` / ``m[i] = v`` write::
+
+        >>> m[0], m[1:5], m[4::-1]
+        (104, b'ello', b'olleh')
+        >>> m[0:5] = b"HELLO"
+
     Every constructor takes the keyword-only options
     ``flush_policy=FlushPolicy.NEVER``, ``touch_hint=TouchHint.NEVER`` and
     ``huge_pages=False``.
@@ -126,12 +133,12 @@ class MemoryMappedFile(MappingBase):
     def _from_fd(
         cls,
         fd: int,
-        mode: MmapMode,
+        mode: ModeLike,
         path: str | None,
         options: Options,
     ) -> Self:
         policy, hint, huge = options
-        check_mode(mode, path)
+        mode = check_mode(mode, path)
         try:
             st = os.fstat(fd)
         except OSError as exc:
@@ -186,7 +193,7 @@ class MemoryMappedFile(MappingBase):
     def _open_existing(
         cls,
         path: PathLike,
-        mode: MmapMode,
+        mode: ModeLike,
         flush_policy: object = FlushPolicy.NEVER,
         touch_hint: object = TouchHint.NEVER,
         huge_pages: object = False,
@@ -194,7 +201,8 @@ class MemoryMappedFile(MappingBase):
         follow_symlinks: object = True,
     ) -> Self:
         """Map the existing file ``path`` in ``mode`` (checked first)."""
-        flags = _OPEN_FLAGS[check_mode(mode, path)]
+        mode = check_mode(mode, path)
+        flags = _OPEN_FLAGS[mode]
         p = fspath(path)
         options = check_options(flush_policy, touch_hint, huge_pages, p)
         follow = check_type(follow_symlinks, bool, "follow_symlinks", p)
@@ -391,7 +399,7 @@ class MemoryMappedFile(MappingBase):
     def from_file(
         cls,
         file: int | _HasFileno,
-        mode: MmapMode,
+        mode: ModeLike,
         path: PathLike | None = None,
         *,
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
@@ -400,14 +408,15 @@ class MemoryMappedFile(MappingBase):
     ) -> Self:
         """Map an already-open file: an int fd or an object with ``fileno()``.
 
-        The mapping keeps its own duplicate of the descriptor, so the file
-        object may be closed afterwards. ``path`` defaults to the file
-        object's ``name`` when that is a path.
+        ``mode`` is an :class:`MmapMode` or its string (``"r"``, ``"r+"``,
+        ``"c"``). The mapping keeps its own duplicate of the descriptor, so
+        the file object may be closed afterwards. ``path`` defaults to the
+        file object's ``name`` when that is a path.
 
         >>> with open("data.bin", "r+b") as f:
-        ...     m = MemoryMappedFile.from_file(f, MmapMode.READ_WRITE)
-        >>> m.path.name
-        'data.bin'
+        ...     m = MemoryMappedFile.from_file(f, "r+")
+        >>> m.path.name, m.mode
+        ('data.bin', <MmapMode.READ_WRITE: 'r+'>)
         """
         if isinstance(file, int) and not isinstance(file, bool):
             fd = file

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ._base import MappingBase
 from ._validate import check_type
-from .enums import MmapMode
+from .enums import ModeLike
 from .errors import from_oserror
 from .file import MemoryMappedFile, PathLike
 
@@ -39,10 +39,12 @@ def create_mmap(
     )
 
 
-def load_mmap(path: PathLike, mode: MmapMode) -> MemoryMappedFile:
-    """Map an existing file in ``mode``.
+def load_mmap(path: PathLike, mode: ModeLike) -> MemoryMappedFile:
+    """Map an existing file in ``mode``: an :class:`MmapMode` or its string,
+    ``"r"``, ``"r+"`` or ``"c"``.
 
     >>> m = load_mmap("new.bin", MmapMode.READ_ONLY)
+    >>> m = load_mmap("new.bin", "r+")
     """
     return MemoryMappedFile._open_existing(path, mode)
 
