@@ -135,7 +135,7 @@ def _flush_table(path: str, ops: int, rounds: int) -> Table:
         for name, tm in res.items():
             t.add(name, f"{tm.median_ns / 1e3:.1f}", f"min {tm.min_ns / 1e3:.1f}")
         start = per_op(ours_start, ops, rounds=rounds)
-        t.add("start_flush(off, 4096)", f"{start.median_ns / 1e3:.1f}", "no wait (extension)")
+        t.add("start_flush(off, 4096)", f"{start.median_ns / 1e3:.1f}", "no wait")
         ratio_row(
             t,
             "flush_range / stdlib msync",

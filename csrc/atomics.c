@@ -1,14 +1,14 @@
 /* Atomic views on mapped memory (AtomicU64, AtomicU32 and their slices).
  *
  * Each live view holds one export of its mapping (Mapping.exports), so
- * close()/resize() refuse while it lives and the address cannot move: the
- * view caches its address and every operation is one sequentially
- * consistent __atomic builtin on it, never a lock.  Because the memory is
- * shared (MAP_SHARED), the same views work across processes mapping the
- * same file.
+ * resize()/refresh() refuse while it lives and close() leaves the memory
+ * mapped until it goes: the address cannot move, the view caches it and
+ * every operation is one sequentially consistent __atomic builtin on it,
+ * never a lock.  Because the memory is shared (MAP_SHARED), the same views
+ * work across processes mapping the same file.
  *
- * The operations run with the GIL held and take no lock: they cannot race
- * with close()/resize() (both refuse while exports > 0).  Each access runs
+ * The operations run with the GIL held and take no lock: nothing unmaps or
+ * moves the memory while exports > 0.  Each access runs
  * inside the SIGBUS guard (sigbus.c), so touching a page the backing file
  * no longer has (it was truncated by someone else) raises
  * FileTruncatedError instead of killing the process with SIGBUS.
@@ -33,7 +33,8 @@
     char *addr;         /* mapping->data + offset, fixed while exported */  \
     Py_ssize_t offset;                                                       \
     int width;          /* item width: 8 or 4 */                             \
-    int can_write;      /* not released and the mapping is not read-only */
+    int can_write;      /* not released and the mapping is not read-only */ \
+    int kind;           /* of the export: VIEW_ATOMIC or VIEW_ATOMIC_SLICE */
 
 typedef struct {
     ATOMIC_HEAD
@@ -143,25 +144,6 @@ static const char *
 atomic_name(int width)
 {
     return width == 8 ? "AtomicU64" : "AtomicU32";
-}
-
-static void
-atomic_take_export(Mapping *m, int writable)
-{
-    m->exports++;
-    if (writable) {
-        m->mut_exports++;
-        m->dirty_views = 1;
-    }
-}
-
-static void
-atomic_drop_export(Mapping *m, int writable)
-{
-    m->exports--;
-    if (writable) {
-        m->mut_exports--;
-    }
 }
 
 /* "AtomicU64", "AtomicU32" or "AtomicSlice": the type's short name. */
@@ -280,11 +262,15 @@ atomic_as_value_slow(PyObject *v, int width, uint64_t *out)
  * subclass's __dict__ or a callback), so allocating one may run a
  * collection, and its finalizers may close or shrink the mapping, or
  * release the slice the request came from.  The view builders therefore
- * hold the mapping before allocating and check the range again after. */
+ * hold the mapping before allocating and check the range again after.
+ * Items and slices of a slice (`from`) come from memory the slice keeps
+ * mapped, even after close(), as long as it still holds it. */
 static int
-atomic_recheck(Mapping *m, Py_ssize_t off, Py_ssize_t nbytes)
+atomic_recheck(Mapping *m, Py_ssize_t off, Py_ssize_t nbytes,
+               const AtomicHead *from)
 {
-    if (check_open(m) < 0) {
+    if (from != NULL ? from->mapping != m : m->closed) {
+        raise_closed(m);
         return -1;
     }
     if (off > m->size || m->size - off < nbytes) {
@@ -299,7 +285,7 @@ atomic_recheck(Mapping *m, Py_ssize_t off, Py_ssize_t nbytes)
  * is tp's basic size, so one path makes both. */
 static PyObject *
 atomic_new(ModState *st, PyTypeObject *tp, Mapping *m, Py_ssize_t off,
-           Py_ssize_t count, int width)
+           Py_ssize_t count, int width, const AtomicHead *from)
 {
     Py_INCREF(m);
     AtomicHead *a = PyObject_GC_New(AtomicHead, tp);
@@ -312,10 +298,12 @@ atomic_new(ModState *st, PyTypeObject *tp, Mapping *m, Py_ssize_t off,
     a->offset = off;
     a->width = width;
     a->can_write = 0;
+    a->kind = VIEW_ATOMIC;
     if (tp == st->AtomicSliceType) {
         ((AtomicSlice *)a)->count = count;
+        a->kind = VIEW_ATOMIC_SLICE;
     }
-    if (atomic_recheck(m, off, count * width) < 0) {
+    if (atomic_recheck(m, off, count * width, from) < 0) {
         Py_DECREF(a);
         Py_DECREF(m);
         return NULL;
@@ -323,23 +311,24 @@ atomic_new(ModState *st, PyTypeObject *tp, Mapping *m, Py_ssize_t off,
     a->mapping = m; /* takes the reference */
     a->addr = m->data ? m->data + off : NULL;
     a->can_write = m->access != ACCESS_READ;
-    atomic_take_export(m, a->can_write);
+    take_export(m, a->kind, a->can_write);
     PyObject_GC_Track(a);
     return (PyObject *)a;
 }
 
 static PyObject *
-atomic_new_view(ModState *st, Mapping *m, Py_ssize_t off, int width)
+atomic_new_view(ModState *st, Mapping *m, Py_ssize_t off, int width,
+                const AtomicHead *from)
 {
     return atomic_new(st, width == 8 ? st->AtomicU64Type : st->AtomicU32Type,
-                      m, off, 1, width);
+                      m, off, 1, width, from);
 }
 
 static PyObject *
 atomic_new_slice(ModState *st, Mapping *m, Py_ssize_t off, Py_ssize_t count,
-                 int width)
+                 int width, const AtomicHead *from)
 {
-    return atomic_new(st, st->AtomicSliceType, m, off, count, width);
+    return atomic_new(st, st->AtomicSliceType, m, off, count, width, from);
 }
 
 /* offset % width, computed exactly even when `off` saturated. */
@@ -438,7 +427,7 @@ atomic_make_view(PyObject *self, PyObject *offo, int width)
         atomic_check_args(st, m, offo, NULL, width, &off, &count) < 0) {
         return NULL;
     }
-    return atomic_new_view(st, m, off, width);
+    return atomic_new_view(st, m, off, width, NULL);
 }
 
 static PyObject *
@@ -456,7 +445,7 @@ atomic_make_slice(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
         atomic_check_args(st, m, args[0], args[1], width, &off, &count) < 0) {
         return NULL;
     }
-    return atomic_new_slice(st, m, off, count, width);
+    return atomic_new_slice(st, m, off, count, width, NULL);
 }
 
 /* ---- Mapping methods ------------------------------------------------- */
@@ -590,10 +579,13 @@ atomic_release(AtomicHead *a)
 {
     Mapping *m = a->mapping;
     if (m != NULL) {
-        atomic_drop_export(m, a->can_write);
+        /* Let go first: dropping the export may unmap the memory of a
+         * closed mapping, which releases the GIL. */
+        int writable = a->can_write;
         a->mapping = NULL;
         a->can_write = 0;
         a->addr = NULL;
+        drop_export(m, a->kind, writable);
         Py_DECREF(m);
     }
 }
@@ -745,23 +737,29 @@ Atomic_hash(PyObject *self)
     return h == -1 ? -2 : h;
 }
 
+/* AtomicU32's wait()/notify() (futex.c); they use the view helpers above. */
+#include "wait.c"
+
 /* One method table and one getset for both view types: the width is a
- * field of the view, not a property of the type. */
-static PyMethodDef Atomic_methods[] = {
-    {"load", Atomic_load, METH_NOARGS, Atomic_load_doc},
-    {"store", Atomic_store, METH_O, Atomic_store_doc},
-    {"fetch_add", Atomic_fetch_add, METH_O, Atomic_fetch_add_doc},
-    {"fetch_sub", Atomic_fetch_sub, METH_O, Atomic_fetch_sub_doc},
-    {"fetch_and", Atomic_fetch_and, METH_O, Atomic_fetch_and_doc},
-    {"fetch_or", Atomic_fetch_or, METH_O, Atomic_fetch_or_doc},
-    {"fetch_xor", Atomic_fetch_xor, METH_O, Atomic_fetch_xor_doc},
-    {"swap", Atomic_swap, METH_O, Atomic_swap_doc},
-    {"compare_exchange",
-     (PyCFunction)(void (*)(void))Atomic_compare_exchange, METH_FASTCALL,
-     Atomic_compare_exchange_doc},
-    ATOMIC_LIFECYCLE_METHODS(Atomic_release_doc, "view")
+ * field of the view, not a property of the type.  Only AtomicU32 adds
+ * wait/notify: futex(2) sleeps on 32-bit words. */
+#define ATOMIC_VIEW_METHODS                                                  \
+    {"load", Atomic_load, METH_NOARGS, Atomic_load_doc},                     \
+    {"store", Atomic_store, METH_O, Atomic_store_doc},                       \
+    {"fetch_add", Atomic_fetch_add, METH_O, Atomic_fetch_add_doc},           \
+    {"fetch_sub", Atomic_fetch_sub, METH_O, Atomic_fetch_sub_doc},           \
+    {"fetch_and", Atomic_fetch_and, METH_O, Atomic_fetch_and_doc},           \
+    {"fetch_or", Atomic_fetch_or, METH_O, Atomic_fetch_or_doc},              \
+    {"fetch_xor", Atomic_fetch_xor, METH_O, Atomic_fetch_xor_doc},           \
+    {"swap", Atomic_swap, METH_O, Atomic_swap_doc},                          \
+    {"compare_exchange",                                                     \
+     (PyCFunction)(void (*)(void))Atomic_compare_exchange, METH_FASTCALL,    \
+     Atomic_compare_exchange_doc},                                           \
+    ATOMIC_LIFECYCLE_METHODS(Atomic_release_doc, "view")                     \
     {NULL, NULL, 0, NULL},
-};
+
+static PyMethodDef AtomicU64_methods[] = {ATOMIC_VIEW_METHODS};
+static PyMethodDef AtomicU32_methods[] = {ATOMIC_WAIT_METHODS ATOMIC_VIEW_METHODS};
 
 static PyMemberDef Atomic_members[] = {
     {"offset", T_PYSSIZET, offsetof(AtomicView, offset), READONLY,
@@ -779,12 +777,12 @@ static PyGetSetDef Atomic_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-#define ATOMIC_VIEW_SLOTS(DOC)                                               \
+#define ATOMIC_VIEW_SLOTS(DOC, METHODS)                                      \
     {                                                                        \
         {Py_tp_doc, (void *)(DOC)},                                          \
         ATOMIC_LIFECYCLE_SLOTS                                               \
         {Py_tp_repr, Atomic_repr},                                           \
-        {Py_tp_methods, Atomic_methods},                                     \
+        {Py_tp_methods, (METHODS)},                                          \
         {Py_tp_getset, Atomic_getset},                                       \
         {Py_tp_members, Atomic_members},                                     \
         {Py_tp_richcompare, Atomic_richcompare},                             \
@@ -792,8 +790,10 @@ static PyGetSetDef Atomic_getset[] = {
         {0, NULL},                                                           \
     }
 
-static PyType_Slot AtomicU64_slots[] = ATOMIC_VIEW_SLOTS(AtomicU64_doc);
-static PyType_Slot AtomicU32_slots[] = ATOMIC_VIEW_SLOTS(AtomicU32_doc);
+static PyType_Slot AtomicU64_slots[] =
+    ATOMIC_VIEW_SLOTS(AtomicU64_doc, AtomicU64_methods);
+static PyType_Slot AtomicU32_slots[] =
+    ATOMIC_VIEW_SLOTS(AtomicU32_doc, AtomicU32_methods);
 
 static PyType_Spec AtomicU64_spec = MMAPIO_TYPE_SPEC(
     "mmap_io.AtomicU64", AtomicView, ATOMIC_TPFLAGS, AtomicU64_slots);
@@ -821,7 +821,7 @@ static PyObject *
 atomic_raise_index(AtomicSlice *s, Py_ssize_t i, PyObject *key)
 {
     ModState *st = state_of((PyObject *)s);
-    if (st == NULL) {
+    if (st == NULL || atomic_slice_open(s) < 0) {
         return NULL;
     }
     /* offset = s->offset + i * width, exactly (i may be huge). */
@@ -868,7 +868,8 @@ Slice_item(PyObject *self, Py_ssize_t i)
     if (st == NULL) {
         return NULL;
     }
-    return atomic_new_view(st, s->mapping, s->offset + i * s->width, s->width);
+    return atomic_new_view(st, s->mapping, s->offset + i * s->width, s->width,
+                           (AtomicHead *)s);
 }
 
 static PyObject *
@@ -880,7 +881,8 @@ Slice_subscript(PyObject *self, PyObject *key)
     }
     if (PyIndex_Check(key)) {
         Py_ssize_t i = PyNumber_AsSsize_t(key, NULL);
-        if (i == -1 && PyErr_Occurred()) {
+        if ((i == -1 && PyErr_Occurred()) ||
+            atomic_slice_open(s) < 0) { /* __index__ may have released it */
             return NULL;
         }
         if (i < 0 && i != PY_SSIZE_T_MIN) {
@@ -908,7 +910,7 @@ Slice_subscript(PyObject *self, PyObject *key)
             return NULL;
         }
         return atomic_new_slice(st, s->mapping, s->offset + start * s->width,
-                                n, s->width);
+                                n, s->width, (AtomicHead *)s);
     }
     PyErr_Format(PyExc_TypeError,
                  "AtomicSlice indices must be integers or slices, not %.100s",

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #if PY_VERSION_HEX < 0x030B0000
@@ -48,13 +49,24 @@ enum mmapio_policy {
     POLICY_MILLIS = 4,
 };
 
+/* What kind of object holds an export, for BusyError messages and repr. */
+enum mmapio_view_kind {
+    VIEW_BUFFER = 0,      /* the mapping's own buffer: memoryview(m), ... */
+    VIEW_MEMORYVIEW = 1,  /* as_slice(), as_slice_mut(), chunks, segments */
+    VIEW_ARRAY = 2,       /* as_array() */
+    VIEW_ATOMIC = 3,      /* AtomicU64 / AtomicU32 */
+    VIEW_ATOMIC_SLICE = 4,
+    VIEW_KINDS = 5,
+};
+
 /* The module state: every field a strong reference, listed once here so
  * that module_traverse/module_clear cannot miss one. */
 #define MODSTATE_TYPES(X)                                                    \
     X(MappingType)                                                           \
     X(AtomicU64Type)                                                         \
     X(AtomicU32Type)                                                         \
-    X(AtomicSliceType)
+    X(AtomicSliceType)                                                       \
+    X(SliceRequestType)
 #define MODSTATE_OBJECTS(X)                                                  \
     X(MmapIoError)                                                           \
     X(OutOfBoundsError)                                                      \
@@ -81,7 +93,7 @@ typedef struct {
 #undef MODSTATE_TYPE_FIELD
 #undef MODSTATE_OBJECT_FIELD
 
-typedef struct {
+typedef struct Mapping {
     PyObject_HEAD
     char *data;            /* NULL when closed or empty */
     Py_ssize_t size;       /* bytes visible to Python */
@@ -92,17 +104,19 @@ typedef struct {
     int closed;            /* 1 before __init__ and after close() */
     int initialised;       /* __init__ ran (successfully or not) */
     int anonymous;
+    int shared;            /* MAP_SHARED anonymous memory (memfd.c) */
     Py_ssize_t exports;    /* live buffers and atomic views */
     Py_ssize_t mut_exports;/* of which writable */
+    Py_ssize_t kind_exports[VIEW_KINDS]; /* exports by enum mmapio_view_kind */
     int dirty_views;       /* a writable view was handed out since flush */
-    /* A one-shot request consumed by the next bf_getbuffer, so that
-     * as_slice() can build its memoryview in one step. */
-    int slice_pending;
-    int slice_readonly;
-    Py_ssize_t slice_off;
-    Py_ssize_t slice_len;
+    /* close() ran while views were alive: the memory and the fd stay until
+     * the last export is dropped (drop_export() then unmaps). */
+    int unmap_owed;
+    int huge;              /* huge pages asked for: re-advised after a remap */
+    PyTypeObject *request_type; /* SliceRequest, at hand for as_slice() */
     /* Anything that touches `data` without the GIL holds map_lock shared;
-     * close()/resize() hold it exclusive.  GIL-less copies also hold
+     * close()/resize()/refresh() and the unmapping a close() deferred hold
+     * it exclusive.  GIL-less copies also hold
      * copy_lock (readers shared, writers exclusive) so they never tear.
      * See copy.c. */
     pthread_rwlock_t map_lock;
@@ -124,6 +138,11 @@ typedef struct {
     int raw_writes;        /* as_mut_ptr() was handed out: always flush */
     PyObject *path;        /* for messages; None when unknown */
     PyObject *weakreflist;
+    /* fork.c: every mapping is on a list the child side of fork() walks
+     * to reset the locks (threads that held them do not exist there). */
+    struct Mapping *fork_prev, *fork_next;
+    int on_fork_list;
+    int dont_fork;         /* part of it was advised DONT_FORK */
 } Mapping;
 
 static PyModuleDef mmapio_module;

@@ -10,7 +10,7 @@
  * through without_gil() (nogil.c: GIL released, map_lock shared, bounds
  * re-checked) and also takes copy_lock (readers shared, writers
  * exclusive; copy_gate keeps the two fair), so copies never tear.
- *
+ * Slices with a step (m[::2]) gather and scatter through the same path.
  * Big reads of a cold range go through pread() instead (pread_job).
  */
 #include "common.h"
@@ -50,13 +50,66 @@ guarded_touch(const char *p, size_t n, size_t step, unsigned char *sink)
 
 enum copy_dir { COPY_OUT = 0, COPY_IN = 1 };
 
-/* A copy for without_gil(): the bounds are re-checked there. */
+/* Gather (COPY_OUT) or scatter (COPY_IN) the `n` bytes of `buf` from or to
+ * the mapped bytes at, at+step, at+2*step, ... (a slice's step, never 0).
+ * Its own function so that guarded_strided() changes no local variable
+ * inside the guarded region. */
+__attribute__((noinline)) static void
+strided_move(enum copy_dir dir, char *at, Py_ssize_t step, char *buf,
+             Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++, at += step) {
+        if (dir == COPY_IN) {
+            *at = buf[i];
+        }
+        else {
+            buf[i] = *at;
+        }
+    }
+}
+
+/* strided_move() that reports a SIGBUS as -1 instead of dying. */
+__attribute__((noinline)) static int
+guarded_strided(enum copy_dir dir, char *at, Py_ssize_t step, char *buf,
+                Py_ssize_t n)
+{
+    int faulted;
+    SIGBUS_GUARDED(faulted, strided_move(dir, at, step, buf, n););
+    return faulted ? -1 : 0;
+}
+
+/* A copy of `len` bytes between `buf` and the mapped bytes off,
+ * off+step, ...: one range when step is 1, a slice's bytes otherwise. */
 typedef struct {
     enum copy_dir dir;
     Py_ssize_t off;
     char *buf;
     Py_ssize_t len;
+    Py_ssize_t step;
 } CopyJob;
+
+/* The copy itself, SIGBUS-guarded: 0, or -1 on SIGBUS. */
+static inline int
+copy_guarded(Mapping *m, const CopyJob *j)
+{
+    char *at = m->data + j->off;
+    if (j->step != 1) {
+        return guarded_strided(j->dir, at, j->step, j->buf, j->len);
+    }
+    return j->dir == COPY_IN ? guarded_copy(at, j->buf, (size_t)j->len)
+                             : guarded_copy(j->buf, at, (size_t)j->len);
+}
+
+/* The mapped bytes a job touches, [*lo, *lo + *span), for the bounds
+ * re-check and messages.  len >= 1; the slice's bytes all lie in the
+ * mapping, so (len - 1) * step cannot overflow. */
+static void
+copy_extent(const CopyJob *j, Py_ssize_t *lo, Py_ssize_t *span)
+{
+    Py_ssize_t reach = (j->len - 1) * j->step;
+    *lo = reach < 0 ? j->off + reach : j->off;
+    *span = (reach < 0 ? -reach : reach) + 1;
+}
 
 /* Reads of MMAPIO_PREAD_MIN bytes and more from a shared file mapping
  * whose range is mostly not in the page cache use pread() instead of the
@@ -114,8 +167,8 @@ read_fd_of(Mapping *m)
 static int
 wants_pread(Mapping *m, const CopyJob *j)
 {
-    if (j->dir != COPY_OUT || j->len < MMAPIO_PREAD_MIN || m->anonymous ||
-        m->access == ACCESS_COPY || m->fd < 0) {
+    if (j->dir != COPY_OUT || j->step != 1 || j->len < MMAPIO_PREAD_MIN ||
+        m->anonymous || m->access == ACCESS_COPY || m->fd < 0) {
         return 0;
     }
     Py_ssize_t start, end, ps = page_size_value();
@@ -169,6 +222,7 @@ pread_job(Mapping *m, CopyJob *j)
     return NOGIL_OK;
 }
 
+/* For without_gil(): the bounds are re-checked there. */
 static int
 copy_job(Mapping *m, void *arg)
 {
@@ -192,14 +246,49 @@ copy_job(Mapping *m, void *arg)
         rc = pread_job(m, j);
     }
     else {
-        int faulted =
-            j->dir == COPY_IN
-                ? guarded_copy(m->data + j->off, j->buf, (size_t)j->len)
-                : guarded_copy(j->buf, m->data + j->off, (size_t)j->len);
-        rc = faulted ? NOGIL_SIGBUS : NOGIL_OK;
+        rc = copy_guarded(m, j) ? NOGIL_SIGBUS : NOGIL_OK;
     }
     pthread_rwlock_unlock(&m->copy_lock);
     return rc;
+}
+
+/* run_copy() of a big copy, or while one is in flight: without the GIL,
+ * under the locks. */
+__attribute__((noinline)) static int
+run_copy_locked(Mapping *m, CopyJob *j)
+{
+    Py_ssize_t lo, span;
+    copy_extent(j, &lo, &span);
+    m->big_ops++;
+    int rc = without_gil(m, lo, span, copy_job, j);
+    m->big_ops--;
+    if (rc == NOGIL_OK) {
+        return 0;
+    }
+    char ctx[96];
+    snprintf(ctx, sizeof ctx, "reading bytes %zd..%zd failed", lo, lo + span);
+    raise_nogil(m, rc, lo, span, NULL, ctx);
+    return -1;
+}
+
+/* Run a copy of len >= 1 bytes whose bounds the caller checked under the
+ * GIL.  Returns 0, or -1 with an exception set.  Inlined: small copies
+ * with the GIL held are the hot path of every read and write. */
+static inline int
+run_copy(Mapping *m, CopyJob *j)
+{
+#ifndef Py_GIL_DISABLED
+    if (j->len < MMAPIO_BIG_COPY && m->big_ops == 0) {
+        if (copy_guarded(m, j) == 0) {
+            return 0;
+        }
+        Py_ssize_t lo, span;
+        copy_extent(j, &lo, &span);
+        raise_truncated(m, lo, span);
+        return -1;
+    }
+#endif
+    return run_copy_locked(m, j);
 }
 
 /* Copy between the mapping at `off` and `buf`; bounds already checked by
@@ -208,27 +297,16 @@ static int
 mapping_copy(Mapping *m, enum copy_dir dir, Py_ssize_t off, char *buf,
              Py_ssize_t len)
 {
-    int rc;
-#ifndef Py_GIL_DISABLED
-    if (len < MMAPIO_BIG_COPY && m->big_ops == 0) {
-        rc = dir == COPY_IN ? guarded_copy(m->data + off, buf, (size_t)len)
-                            : guarded_copy(buf, m->data + off, (size_t)len);
-        if (rc == 0) {
-            return 0;
-        }
-        raise_truncated(m, off, len);
-        return -1;
-    }
-#endif
-    CopyJob j = {dir, off, buf, len};
-    m->big_ops++;
-    rc = without_gil(m, off, len, copy_job, &j);
-    m->big_ops--;
-    if (rc == NOGIL_OK) {
-        return 0;
-    }
-    char ctx[96];
-    snprintf(ctx, sizeof ctx, "reading bytes %zd..%zd failed", off, off + len);
-    raise_nogil(m, rc, off, len, NULL, ctx);
-    return -1;
+    CopyJob j = {dir, off, buf, len, 1};
+    return run_copy(m, &j);
+}
+
+/* The same for `len` bytes of a slice: the mapped bytes off, off+step,
+ * ... (step != 0, may be negative), all checked by the caller. */
+static int
+mapping_copy_strided(Mapping *m, enum copy_dir dir, Py_ssize_t off,
+                     Py_ssize_t step, char *buf, Py_ssize_t len)
+{
+    CopyJob j = {dir, off, buf, len, step};
+    return run_copy(m, &j);
 }

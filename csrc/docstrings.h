@@ -27,23 +27,38 @@ PyDoc_STRVAR(mod_int_text_doc,
 /* ---- mapping.c --------------------------------------------------------- */
 
 PyDoc_STRVAR(Mapping_init_doc,
-"Mapping(fd, size, access, *, path=None, populate=False, huge_pages=False)\n"
+"Mapping(fd, size, access, *, path=None, populate=False, huge_pages=False,\n"
+"        shared=False)\n"
 "--\n\n"
 "Map `size` bytes of the file open as `fd` (-1: anonymous memory).\n"
 "`access` is 0 (read-only), 1 (read-write) or 2 (copy-on-write). The\n"
-"mapping keeps its own duplicate of `fd`.  Used by MemoryMappedFile and\n"
-"AnonymousMmap; most code never calls it directly.\n\n"
+"mapping keeps its own duplicate of `fd`.  With `shared`, the memory is\n"
+"shared anonymous memory (read-write): new when `fd` is -1, else the\n"
+"memory of another shared anonymous mapping, whose descriptor `fd` is.\n"
+"Used by MemoryMappedFile and AnonymousMmap; most code never calls it\n"
+"directly.\n\n"
 "    >>> fd = os.open('data.bin', os.O_RDWR)\n"
 "    >>> m = Mapping(fd, 4096, 1, path='data.bin'); os.close(fd)\n"
 "    >>> m.read_bytes(0, 5)\n    b'hello'");
 
 PyDoc_STRVAR(Mapping_close_doc,
 "close($self, /)\n--\n\n"
-"Unmap and close. Idempotent. Flushes first unless the policy is NEVER\n"
+"Close the mapping. Idempotent. Flushes first unless the policy is NEVER\n"
 "(and then raises FlushFailedError if that failed, after closing, or if a\n"
-"background flush failed unseen).\n"
-"Raises BusyError (and stays open) while exported views are alive.\n\n"
-"    >>> m.close(); m.closed\n    True");
+"background flush failed unseen).  Never refused: views still alive\n"
+"(memoryviews, numpy arrays, atomic views) stay usable and keep the\n"
+"memory mapped and the descriptor open until the last of them is\n"
+"released; every new operation raises MappingClosedError.\n\n"
+"    >>> v = m.as_slice(0, 5); m.close(); m.closed, bytes(v)\n"
+"    (True, b'hello')");
+
+PyDoc_STRVAR(Mapping_close_idle_doc,
+"_close_idle($self, what, /)\n--\n\n"
+"Internal, for unmap(): close() that raises BusyError (naming `what`)\n"
+"instead of deferring while views are alive.");
+
+PyDoc_STRVAR(SliceRequest_doc,
+"Internal: one as_slice() request, the range its memoryview exports.");
 
 PyDoc_STRVAR(Mapping_is_empty_doc,
 "is_empty($self, /)\n--\n\n"
@@ -58,7 +73,7 @@ PyDoc_STRVAR(Mapping_fileno_doc,
 PyDoc_STRVAR(Mapping_as_ptr_doc,
 "as_ptr($self, /)\n--\n\n"
 "Base address of the mapping as an int, for ctypes/FFI. Valid until\n"
-"close()/resize(); 0 for an empty mapping.\n\n"
+"close()/resize()/refresh(); 0 for an empty mapping.\n\n"
 "    >>> ctypes.string_at(m.as_ptr(), 4)\n    b'\\x00\\x00\\x00\\x00'");
 
 PyDoc_STRVAR(Mapping_as_mut_ptr_doc,
@@ -71,8 +86,14 @@ PyDoc_STRVAR(Mapping_as_mut_ptr_doc,
 PyDoc_STRVAR(Mapping_as_slice_doc,
 "as_slice($self, offset, length, /)\n--\n\n"
 "Read-only zero-copy memoryview of [offset, offset+length). Works in\n"
-"every mode. While it is alive the mapping cannot be closed or resized.\n\n"
+"every mode. While it is alive the mapping cannot be resized or\n"
+"refreshed (BusyError), and after close() it keeps the memory mapped.\n\n"
 "    >>> bytes(m.as_slice(0, 5))\n    b'hello'");
+
+PyDoc_STRVAR(Mapping_array_view_doc,
+"_array_view($self, offset, length, writable, /)\n--\n\n"
+"Internal, for as_array(): as_slice(), or as_slice_mut() when `writable`,\n"
+"counted as a numpy array in BusyError messages and repr().");
 
 PyDoc_STRVAR(Mapping_as_slice_mut_doc,
 "as_slice_mut($self, offset, length, /)\n--\n\n"
@@ -154,6 +175,17 @@ PyDoc_STRVAR(Mapping_resize_doc,
 "locks set on it (advise(), lock()) need not survive.\n\n"
 "    >>> m.resize(8192); len(m)\n    8192");
 
+PyDoc_STRVAR(Mapping_refresh_doc,
+"refresh($self, /)\n--\n\n"
+"Re-read the backing file's size and grow or shrink the mapping to it,\n"
+"so a reader can follow a file another process appends to or truncates;\n"
+"returns the new length (an empty file gives an empty mapping).  Every\n"
+"mode; not for anonymous memory (InvalidModeError).  Raises BusyError,\n"
+"leaving the mapping intact, while exported views are alive.  Copy-on-\n"
+"write mappings keep their private changes.  The mapping may move, and\n"
+"advice or locks set on it (advise(), lock()) need not survive.\n\n"
+"    >>> m.refresh()\n    8192");
+
 PyDoc_STRVAR(Mapping_set_policy_doc,
 "_set_flush_policy($self, kind, n, /)\n--\n\n"
 "Internal: 0 NEVER, 1 ALWAYS, 2 every n bytes, 3 every n writes,\n"
@@ -164,8 +196,8 @@ PyDoc_STRVAR(Mapping_set_policy_doc,
 PyDoc_STRVAR(Mapping_atomic_u64_doc,
 "atomic_u64($self, offset, /)\n--\n\n"
 "An AtomicU64 over the 8 bytes at `offset` (a multiple of 8, else\n"
-"MisalignedError).  The view holds the mapping open (close()/resize()\n"
-"raise BusyError) until it is released.\n\n"
+"MisalignedError).  Until it is released the view keeps the memory\n"
+"mapped (also after close()) and resize()/refresh() raise BusyError.\n\n"
 "    >>> with m.atomic_u64(0) as c:\n"
 "    ...     c.fetch_add(1)\n    0");
 
@@ -241,9 +273,40 @@ PyDoc_STRVAR(Atomic_compare_exchange_doc,
 "    >>> c.store(1); c.compare_exchange(1, 2), c.compare_exchange(1, 3)\n"
 "    ((True, 1), (False, 2))");
 
+PyDoc_STRVAR(Atomic_wait_doc,
+"wait($self, /, expected, timeout=None)\n--\n\n"
+"Sleep while the value equals `expected`, until notify() wakes this\n"
+"thread or `timeout` seconds pass (None: no limit).  Returns True at\n"
+"once if the value already differs, True when woken, False on timeout.\n"
+"May also wake without a notify (like threading.Condition.wait): check\n"
+"the value and wait again.  Releases the GIL; works between the threads\n"
+"of a process and, on shared memory (read-write file mappings,\n"
+"AnonymousMmap(shared=True)), between processes.  Signals interrupt it\n"
+"as they do time.sleep: Ctrl-C raises KeyboardInterrupt, other handlers\n"
+"run and the wait goes on.  Linux only (NotImplementedError elsewhere).\n\n"
+"    >>> flag = m.atomic_u32(0)\n"
+"    >>> while flag.load() == 0:      # until another process stores 1\n"
+"    ...     flag.wait(0)\n"
+"    >>> flag.wait(1, timeout=0.01)   # nobody changes it\n"
+"    False");
+
+PyDoc_STRVAR(Atomic_notify_doc,
+"notify($self, /, n=1)\n--\n\n"
+"Wake up to `n` threads (of any process sharing the memory) sleeping in\n"
+"wait() on this word; returns how many were woken.  Change the value\n"
+"first, then notify: a waiter that has not started sleeping yet sees the\n"
+"new value and does not sleep.  Needs no write access.\n\n"
+"    >>> flag.store(1); flag.notify()\n    1");
+
+PyDoc_STRVAR(Atomic_notify_all_doc,
+"notify_all($self, /)\n--\n\n"
+"Wake every thread sleeping in wait() on this word; returns how many.\n\n"
+"    >>> flag.store(2); flag.notify_all()\n    3");
+
 PyDoc_STRVAR(Atomic_release_doc,
 "release($self, /)\n--\n\n"
-"Give back the view's hold on the mapping (close()/resize() work again).\n"
+"Give back the view's hold on the memory (resize()/refresh() work again;\n"
+"after close(), the last view released unmaps it).\n"
 "Idempotent; the view raises MappingClosedError afterwards.\n\n"
 "    >>> c.release(); c.released\n    True");
 
@@ -358,6 +421,23 @@ PyDoc_STRVAR(Mapping_unlock_all_doc,
 "unlock() the whole mapping.\n\n"
 "    >>> m.unlock_all()");
 
+/* ---- sized.c ----------------------------------------------------------- */
+
+PyDoc_STRVAR(SizedIter_doc,
+"SizedIterator(items, count)\n--\n\n"
+"An iterator over `items` whose len() is the number of items still to\n"
+"come: `count` at first, one less after each item, 0 once exhausted or\n"
+"closed.  chunks(), pages(), chunks_owned() and pages_owned() return one.\n\n"
+"    >>> it = m.chunks_owned(4096)          # a 10000-byte mapping\n"
+"    >>> len(it)\n    3\n"
+"    >>> first = next(it); len(it)\n    2");
+
+PyDoc_STRVAR(SizedIter_close_doc,
+"close($self, /)\n--\n\n"
+"Stop the iteration now: close the wrapped iterator (a generator's\n"
+"close() releases the view it holds); len() becomes 0.\n\n"
+"    >>> it = m.chunks(4096); view = next(it); it.close(); len(it)\n    0");
+
 /* ---- module.c ---------------------------------------------------------- */
 
 PyDoc_STRVAR(page_size_doc,
@@ -369,4 +449,12 @@ PyDoc_STRVAR(os_error_doc,
 "Build (not raise) the exception for an OS error: an MmapIoError that is\n"
 "also the builtin OSError subclass for `errno`.\n\n"
 "    >>> isinstance(os_error(2, 'x'), FileNotFoundError)\n    True");
+
+PyDoc_STRVAR(guard_sigbus_doc,
+"_guard_sigbus()\n--\n\n"
+"Internal: put the SIGBUS guard back in front if a handler was installed\n"
+"over it since the first mapping (faulthandler.enable(), signal.signal),\n"
+"chaining to that handler.  Returns True when it did.  A no-op before\n"
+"the first mapping.\n\n"
+"    >>> faulthandler.enable(); _guard_sigbus()\n    True");
 #endif

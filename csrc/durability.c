@@ -397,24 +397,85 @@ Mapping_sync_on_flush(PyObject *self, PyObject *args)
     {"_sync_on_flush", Mapping_sync_on_flush, METH_VARARGS,                   \
      Mapping_sync_on_flush_doc},
 
-/* Map the file afresh at `new_size` and drop the old mapping; MAP_FAILED
- * (errno set) leaves the old one in place. */
+/* Map the file afresh at `new_size` and drop the old mapping (if any);
+ * MAP_FAILED (errno set) leaves the old one in place.  A copy-on-write
+ * mapping's private changes live only in its memory: they are copied over. */
 static void *
 remap_fresh(Mapping *m, Py_ssize_t new_size)
 {
-    void *p = mmap(NULL, (size_t)new_size, PROT_READ | PROT_WRITE,
-                   MAP_SHARED, m->fd, 0);
-    if (p != MAP_FAILED) {
-        munmap(m->data, (size_t)m->map_size);
+    int prot, flags;
+    map_protection(m, &prot, &flags);
+    void *p = mmap(NULL, (size_t)new_size, prot, flags, m->fd, 0);
+    if (p == MAP_FAILED || m->data == NULL) {
+        return p;
     }
+    if (m->access == ACCESS_COPY) {
+        Py_ssize_t keep = new_size < m->size ? new_size : m->size;
+        if (guarded_copy(p, m->data, (size_t)keep) != 0) {
+            munmap(p, (size_t)new_size);
+            errno = EFAULT; /* the file shrank again while we copied */
+            return MAP_FAILED;
+        }
+    }
+    munmap(m->data, (size_t)m->map_size);
+    m->dont_fork = 0; /* the new mapping forks as usual */
     return p;
 }
 
-/* Change the mapping's size; map_lock is held exclusive and the GIL held.
- * Returns 0 or an errno, with the mapping intact on failure.  When the
- * file was grown for a mapping that then could not be made, it is cut
- * back; if even that fails, *stuck_err is its errno (the file stays
- * longer than the mapping, and the caller must say so). */
+/* Give the mapping `new_size` bytes of its file (0: map nothing), moving
+ * it when it must, and re-advise huge pages; map_lock is held exclusive,
+ * the GIL held and no export alive.  Returns 0 or an errno, with the
+ * mapping intact on failure. */
+static int
+remap_to(Mapping *m, Py_ssize_t new_size)
+{
+    void *p;
+    if (new_size == 0) {
+        if (m->data != NULL) {
+            munmap(m->data, (size_t)m->map_size);
+        }
+        m->data = NULL;
+        m->size = m->map_size = 0;
+        m->dont_fork = 0;
+        return 0;
+    }
+#ifdef MREMAP_MAYMOVE
+    if (m->data == NULL) {
+        p = remap_fresh(m, new_size);
+    }
+    else {
+        p = mremap(m->data, (size_t)m->map_size, (size_t)new_size,
+                   MREMAP_MAYMOVE);
+        if (p == MAP_FAILED && errno == EFAULT) {
+            /* advise() or lock() on part of the mapping split it into
+             * several kernel VMAs, and mremap cannot grow those: map anew
+             * (the advice and locks of the old mapping go with it). */
+            p = remap_fresh(m, new_size);
+        }
+    }
+#else
+    /* No mremap: map the new size first so failure leaves the old one. */
+    p = remap_fresh(m, new_size);
+#endif
+    if (p == MAP_FAILED) {
+        return errno;
+    }
+#ifdef MADV_HUGEPAGE
+    if (m->huge) {
+        (void)madvise(p, (size_t)new_size, MADV_HUGEPAGE);
+    }
+#endif
+    m->data = p;
+    m->size = new_size;
+    m->map_size = new_size;
+    return 0;
+}
+
+/* Change the file's and the mapping's size; map_lock is held exclusive
+ * and the GIL held.  Returns 0 or an errno, with the mapping intact on
+ * failure.  When the file was grown for a mapping that then could not be
+ * made, it is cut back; if even that fails, *stuck_err is its errno (the
+ * file stays longer than the mapping, and the caller must say so). */
 static int
 remap_locked(Mapping *m, Py_ssize_t new_size, int *stuck_err)
 {
@@ -423,31 +484,39 @@ remap_locked(Mapping *m, Py_ssize_t new_size, int *stuck_err)
     if (new_size > old && ftruncate(m->fd, new_size) != 0) {
         return errno;
     }
-#ifdef MREMAP_MAYMOVE
-    void *p = mremap(m->data, (size_t)m->map_size, (size_t)new_size,
-                     MREMAP_MAYMOVE);
-    if (p == MAP_FAILED && errno == EFAULT) {
-        /* advise() or lock() on part of the mapping split it into several
-         * kernel VMAs, and mremap cannot grow those: map anew (the advice
-         * and locks of the old mapping go with it). */
-        p = remap_fresh(m, new_size);
-    }
-#else
-    /* No mremap: map the new size first so failure leaves the old one. */
-    void *p = remap_fresh(m, new_size);
-#endif
-    if (p == MAP_FAILED) {
-        int err = errno;
+    int err = remap_to(m, new_size);
+    if (err != 0) {
         if (new_size > old && ftruncate(m->fd, old) != 0) {
             *stuck_err = errno;
         }
         return err;
     }
-    m->data = p;
-    m->size = new_size;
-    m->map_size = new_size;
     if (new_size < old && ftruncate(m->fd, new_size) != 0) {
         return errno; /* mapped region already smaller: still consistent */
+    }
+    return 0;
+}
+
+/* Take map_lock exclusive for resize()/refresh(), refusing while views
+ * are alive (they would point at moved memory).  0 with the lock held, or
+ * -1 with MappingClosedError/BusyError and no lock. */
+static int
+lock_for_remap(Mapping *m, const char *what)
+{
+    if (m->exports > 0) {
+        raise_busy(m, what);
+        return -1;
+    }
+    lock_nogil(m, LOCK_MAP_EXCLUSIVE);
+    if (m->closed || m->exports > 0) {
+        pthread_rwlock_unlock(&m->map_lock);
+        if (m->closed) {
+            raise_closed(m);
+        }
+        else {
+            raise_busy(m, what);
+        }
+        return -1;
     }
     return 0;
 }
@@ -482,13 +551,8 @@ Mapping_resize(PyObject *self, PyObject *arg)
         Py_XDECREF(w);
         return NULL;
     }
-    if (m->exports > 0) {
-        return raise_busy(m, "resize");
-    }
-    lock_nogil(m, LOCK_MAP_EXCLUSIVE);
-    if (m->closed || m->exports > 0) {
-        pthread_rwlock_unlock(&m->map_lock);
-        return m->closed ? raise_closed(m) : raise_busy(m, "resize");
+    if (lock_for_remap(m, "resize") < 0) {
+        return NULL;
     }
     Py_ssize_t old_size = m->size;
     int stuck = 0;
@@ -519,6 +583,46 @@ Mapping_resize(PyObject *self, PyObject *arg)
         return NULL;
     }
     Py_RETURN_NONE;
+}
+
+static PyObject *
+Mapping_refresh(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    Mapping *m = (Mapping *)self;
+    if (check_open(m) < 0) {
+        return NULL;
+    }
+    if (m->anonymous) {
+        return raise_mode(m, "refresh()");
+    }
+    if (lock_for_remap(m, "refresh") < 0) {
+        return NULL;
+    }
+    struct stat sb;
+    int err = 0;
+    memset(&sb, 0, sizeof sb);
+    if (fstat(m->fd, &sb) != 0) {
+        err = errno;
+    }
+    else if (sb.st_size > MMAPIO_MAX_SIZE) {
+        err = EFBIG;
+    }
+    else if ((Py_ssize_t)sb.st_size != m->size) {
+        err = remap_to(m, (Py_ssize_t)sb.st_size);
+    }
+    pthread_rwlock_unlock(&m->map_lock);
+    if (err != 0) {
+        ModState *st = state_of(self);
+        PyObject *w = st ? where(m) : NULL;
+        if (w != NULL) {
+            raise_fmt(st->ResizeFailedError,
+                      "cannot refresh mapping%U to the file's size of %lld "
+                      "bytes: %s", w, (long long)sb.st_size, strerror(err));
+            Py_DECREF(w);
+        }
+        return NULL;
+    }
+    return PyLong_FromSsize_t(m->size);
 }
 
 static PyObject *

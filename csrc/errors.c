@@ -85,11 +85,11 @@ errors_init(PyObject *module, ModState *st)
         PyExc_ValueError);
     EXC(ResizeFailedError, "ResizeFailedError",
         "A size is zero or above the platform maximum, or a resize was\n"
-        "refused or failed.\n\n"
+        "refused or failed.  Also a ValueError.\n\n"
         "    >>> m.resize(0)\n"
         "    Traceback (most recent call last):\n"
         "    ResizeFailedError: cannot resize mapping of 'data.bin' to 0 "
-        "bytes: ...", NULL);
+        "bytes: ...", PyExc_ValueError);
     EXC(FlushFailedError, "FlushFailedError",
         "msync/fsync failed; errno and filename are set.  Also an OSError.\n\n"
         "    >>> try:\n"
@@ -145,9 +145,12 @@ errors_init(PyObject *module, ModState *st)
         "    >>> view.release(); m.close()",
         PyExc_BufferError);
     EXC(FileTruncatedError, "FileTruncatedError",
-        "A copy touched pages the backing file no longer has (truncated by\n"
-        "someone else): raised instead of the process dying of SIGBUS.\n"
-        "Also an OSError.\n\n"
+        "A copy touched pages the backing file cannot provide: raised\n"
+        "instead of the process dying of SIGBUS.  Also an OSError, whose\n"
+        "errno says why: EFAULT when the file no longer covers the page\n"
+        "(truncated by someone else; the message gives its current size),\n"
+        "ENOSPC for a write into a sparse file on a full disk, EIO for a\n"
+        "read error.\n\n"
         "    >>> os.truncate('data.bin', 0)\n"
         "    >>> m.read_bytes(0, 1)\n"
         "    Traceback (most recent call last):\n"

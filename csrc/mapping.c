@@ -1,10 +1,18 @@
 /* The Mapping type: lifetime, bounds checks and buffer export.
  *
- * Modelled on CPython's mmapmodule.c: a heap type with module state, an
- * exports counter that makes close()/resize() refuse while buffers are
- * alive, bounds checks by subtraction (`size - off < len`, which cannot
- * overflow), and the data pointer cleared before the GIL is released to
- * unmap.
+ * Modelled on CPython's mmapmodule.c: a heap type with module state, bounds
+ * checks by subtraction (`size - off < len`, which cannot overflow), and
+ * the data pointer cleared before the GIL is released to unmap.  An
+ * exports counter (kept per kind of view, for messages) makes resize()
+ * refuse while buffers are alive.  close() does not refuse: it marks the
+ * mapping closed and leaves the memory and the fd to the last export, as
+ * numpy.memmap and pyarrow do, so no view ever points at unmapped memory
+ * and `with` never replaces a user's exception with a BusyError.
+ *
+ * as_slice() passes its range to the export in a small object made for the
+ * request (SliceRequest): a range parked on the mapping for the next
+ * bf_getbuffer would be taken by any buffer request that ran first (a
+ * finalizer run by the memoryview's allocation, another thread).
  */
 #include "common.h"
 
@@ -52,19 +60,12 @@ check_writable(Mapping *m, const char *what)
     return 0;
 }
 
-static PyObject *
-Mapping_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+/* Create the mapping's locks; 0, or -1 with none of them left behind.
+ * Also run in a forked child (fork.c), where the threads that held them
+ * are gone: nothing here may allocate or take a lock. */
+static int
+mapping_init_locks(Mapping *m)
 {
-    (void)args;
-    (void)kwds;
-    Mapping *m = (Mapping *)type->tp_alloc(type, 0);
-    if (m == NULL) {
-        return NULL;
-    }
-    m->fd = -1;
-    m->read_fd = -1;
-    m->closed = 1;
-    m->path = Py_NewRef(Py_None);
     /* map_lock prefers writers: its readers (GIL-less copies, flushes,
      * syscalls) of several threads overlap without end, and glibc's
      * default, which lets a new reader in while a writer waits, kept
@@ -106,11 +107,34 @@ Mapping_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         if (made >= 1) {
             pthread_rwlock_destroy(&m->map_lock);
         }
+        return -1;
+    }
+    return 0;
+}
+
+static void fork_list_add(Mapping *m);
+static void fork_list_remove(Mapping *m);
+
+static PyObject *
+Mapping_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    (void)args;
+    (void)kwds;
+    Mapping *m = (Mapping *)type->tp_alloc(type, 0);
+    if (m == NULL) {
+        return NULL;
+    }
+    m->fd = -1;
+    m->read_fd = -1;
+    m->closed = 1;
+    m->path = Py_NewRef(Py_None);
+    if (mapping_init_locks(m) < 0) {
         Py_DECREF(m);
         PyErr_SetString(PyExc_MemoryError, "cannot create the mapping locks");
         return NULL;
     }
     m->locks_ready = 1;
+    fork_list_add(m);
     return (PyObject *)m;
 }
 
@@ -118,9 +142,10 @@ static int
 map_anonymous(Mapping *m, Py_ssize_t size, int huge)
 {
     void *p = MAP_FAILED;
+    int share = m->shared ? MAP_SHARED : MAP_PRIVATE;
     m->map_size = size;
 #ifdef MAP_HUGETLB
-    if (huge) {
+    if (huge && !m->shared) {
         /* Explicit huge pages need a reserved pool; fall back silently. */
         Py_ssize_t hsz = (size + (2 << 20) - 1) & ~(Py_ssize_t)((2 << 20) - 1);
         p = mmap(NULL, (size_t)hsz, PROT_READ | PROT_WRITE,
@@ -132,7 +157,7 @@ map_anonymous(Mapping *m, Py_ssize_t size, int huge)
 #endif
     if (p == MAP_FAILED) {
         p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                 share | MAP_ANONYMOUS, -1, 0);
         if (p == MAP_FAILED) {
             return -1;
         }
@@ -160,11 +185,19 @@ prefault_read(char *p, size_t n)
     (void)guarded_touch(p, n, (size_t)page_size_value(), &sink);
 }
 
+/* mmap() protection and flags of a file mapping in m's mode. */
+static void
+map_protection(Mapping *m, int *prot, int *flags)
+{
+    *prot = m->access == ACCESS_READ ? PROT_READ : PROT_READ | PROT_WRITE;
+    *flags = m->access == ACCESS_COPY ? MAP_PRIVATE : MAP_SHARED;
+}
+
 static int
 map_file(Mapping *m, Py_ssize_t size, int populate, int huge)
 {
-    int prot = m->access == ACCESS_READ ? PROT_READ : PROT_READ | PROT_WRITE;
-    int flags = m->access == ACCESS_COPY ? MAP_PRIVATE : MAP_SHARED;
+    int prot, flags;
+    map_protection(m, &prot, &flags);
     int err = 0;
     void *p;
     /* Not MAP_POPULATE: on a private writable mapping it write-faults and
@@ -196,18 +229,40 @@ map_file(Mapping *m, Py_ssize_t size, int populate, int huge)
     return 0;
 }
 
+/* The descriptor of shared anonymous memory, in m->fd: a new memfd when
+ * `fd` is -1 (none where memfd.c has none: then map_anonymous() shares
+ * MAP_ANONYMOUS memory), else `fd` once it is known to cover `size`. */
+static int
+open_shared_fd(Mapping *m, int fd, Py_ssize_t size)
+{
+    if (fd >= 0) {
+        if (memfd_check_size(fd, size) < 0) {
+            raise_os_error(m, NULL, errno,
+                           "not the descriptor of shared memory this large");
+            return -1;
+        }
+        return 0;
+    }
+    m->fd = memfd_new(size);
+    if (m->fd < 0 && errno != ENOSYS) {
+        raise_os_error(m, NULL, errno, "cannot create shared memory");
+        return -1;
+    }
+    return 0;
+}
+
 static int
 Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"fd", "size", "access", "path", "populate",
-                             "huge_pages", NULL};
+                             "huge_pages", "shared", NULL};
     Mapping *m = (Mapping *)self;
-    int fd, access, populate = 0, huge = 0;
+    int fd, access, populate = 0, huge = 0, shared = 0;
     Py_ssize_t size;
     PyObject *path = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "ini|$Opp:Mapping", kwlist,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "ini|$Oppp:Mapping", kwlist,
                                      &fd, &size, &access, &path, &populate,
-                                     &huge)) {
+                                     &huge, &shared)) {
         return -1;
     }
     ModState *st = state_of(self);
@@ -220,7 +275,7 @@ Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
         return -1;
     }
     if (access < ACCESS_READ || access > ACCESS_COPY ||
-        (fd < 0 && access != ACCESS_WRITE)) {
+        ((fd < 0 || shared) && access != ACCESS_WRITE)) {
         PyErr_Format(PyExc_ValueError, "invalid access %d", access);
         return -1;
     }
@@ -231,10 +286,17 @@ Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
                   size, MMAPIO_MAX_SIZE);
         return -1;
     }
-    ensure_sigbus_handler();
+    (void)ensure_sigbus_handler();
     m->initialised = 1;
     m->access = access;
-    m->anonymous = fd < 0;
+    m->huge = huge;
+    Py_XSETREF(m->request_type,
+               (PyTypeObject *)Py_NewRef(st->SliceRequestType));
+    m->anonymous = fd < 0 || shared;
+    m->shared = shared;
+    if (shared && open_shared_fd(m, fd, size) < 0) {
+        return -1;
+    }
     if (fd >= 0) {
         m->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
         if (m->fd < 0) {
@@ -247,7 +309,7 @@ Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
         m->data = NULL;      /* an empty read-only mapping maps nothing */
         m->map_size = 0;
     }
-    else if (fd < 0) {
+    else if (m->fd < 0) {
         rc = map_anonymous(m, size, huge);
     }
     else {
@@ -278,7 +340,7 @@ Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
 static int flush_for_close(Mapping *m, const char **step);
 static PyObject *report_deferred(Mapping *m, int rc);
 
-/* Unmap and close the fd; the caller holds the GIL and checked exports. */
+/* Unmap and close the fd; the caller holds the GIL and no export is left. */
 static void
 release_mapping(Mapping *m)
 {
@@ -292,6 +354,7 @@ release_mapping(Mapping *m)
     m->fd = -1;
     m->read_fd = -1;
     m->closed = 1;
+    m->unmap_owed = 0;
     Py_BEGIN_ALLOW_THREADS
     if (data != NULL) {
         munmap(data, len);
@@ -305,6 +368,108 @@ release_mapping(Mapping *m)
     Py_END_ALLOW_THREADS
 }
 
+/* A flush before unmapping failed with nobody to raise to (the mapping was
+ * collected, or its last view released after close()): report it like an
+ * error in __del__, keeping any exception in flight.  `obj` is passed to
+ * the hook; NULL for a dying object. */
+static void
+report_unraisable_flush(Mapping *m, PyObject *obj, int err, const char *step)
+{
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    ModState *st = state_of((PyObject *)m);
+    if (st != NULL) {
+        raise_os_error(m, st->FlushFailedError, err, step);
+        PyErr_WriteUnraisable(obj);
+    }
+    PyErr_Clear(); /* state_of() may have failed */
+    PyErr_Restore(t, v, tb);
+}
+
+/* The last export of a mapping closed while views were alive is gone: do
+ * the unmapping close() deferred.  Writes made through the views after
+ * close() are flushed first, as close() flushes (unless the policy is
+ * NEVER).  Nothing else touches the memory by now: every GIL-less user
+ * checks `closed` under map_lock, and the lock is taken here anyway. */
+static void
+finish_deferred_close(Mapping *m)
+{
+    m->unmap_owed = 0;
+    lock_nogil(m, LOCK_MAP_EXCLUSIVE);
+    const char *step = NULL;
+    int err = flush_for_close(m, &step);
+    release_mapping(m);
+    pthread_rwlock_unlock(&m->map_lock);
+    if (err != 0) {
+        report_unraisable_flush(m, (PyObject *)m, err, step);
+    }
+}
+
+/* Count an export of `kind` (enum mmapio_view_kind). */
+static void
+take_export(Mapping *m, int kind, int writable)
+{
+    m->exports++;
+    m->kind_exports[kind]++;
+    if (writable) {
+        m->mut_exports++;
+        m->dirty_views = 1;
+    }
+}
+
+/* Give an export back; the last one of a closed mapping unmaps it, which
+ * may release the GIL: the caller holds a reference to `m` and has let go
+ * of the export in its own fields first. */
+static void
+drop_export(Mapping *m, int kind, int writable)
+{
+    m->exports--;
+    m->kind_exports[kind]--;
+    if (writable) {
+        m->mut_exports--;
+    }
+    if (m->exports == 0 && m->unmap_owed) {
+        finish_deferred_close(m);
+    }
+}
+
+static const char *const view_kind_names[VIEW_KINDS][2] = {
+    {"buffer export", "buffer exports"},
+    {"memoryview", "memoryviews"},
+    {"numpy array", "numpy arrays"},
+    {"atomic view", "atomic views"},
+    {"atomic slice", "atomic slices"},
+};
+
+/* "2 memoryviews, 1 numpy array": the live exports by kind ("" for none). */
+static PyObject *
+describe_exports(Mapping *m)
+{
+    PyObject *parts = PyList_New(0);
+    if (parts == NULL) {
+        return NULL;
+    }
+    for (int k = 0; k < VIEW_KINDS; k++) {
+        Py_ssize_t n = m->kind_exports[k];
+        if (n <= 0) {
+            continue;
+        }
+        PyObject *part = PyUnicode_FromFormat("%zd %s", n,
+                                              view_kind_names[k][n != 1]);
+        if (part == NULL || PyList_Append(parts, part) < 0) {
+            Py_XDECREF(part);
+            Py_DECREF(parts);
+            return NULL;
+        }
+        Py_DECREF(part);
+    }
+    PyObject *sep = PyUnicode_FromString(", ");
+    PyObject *text = sep ? PyUnicode_Join(sep, parts) : NULL;
+    Py_XDECREF(sep);
+    Py_DECREF(parts);
+    return text;
+}
+
 static PyObject *
 raise_busy(Mapping *m, const char *what)
 {
@@ -313,50 +478,54 @@ raise_busy(Mapping *m, const char *what)
         return NULL;
     }
     PyObject *w = where(m);
-    if (w != NULL) {
+    PyObject *views = w ? describe_exports(m) : NULL;
+    if (views != NULL) {
         raise_fmt(st->BusyError,
-                  "cannot %s mapping%U: %zd exported view(s) still alive "
-                  "(release memoryviews/atomic views first)",
-                  what, w, m->exports);
-        Py_DECREF(w);
+                  "cannot %s mapping%U: %U still alive (release or delete "
+                  "them first)", what, w, views);
     }
+    Py_XDECREF(w);
+    Py_XDECREF(views);
     return NULL;
 }
 
+/* Flush when the policy asks, mark the mapping closed, and unmap it now
+ * or, while views are alive, when the last of them goes (drop_export()).
+ * With `busy_op`, live views make it raise BusyError instead. */
 static PyObject *
-Mapping_close(PyObject *self, PyObject *Py_UNUSED(ignored))
+close_mapping(Mapping *m, const char *busy_op)
 {
-    Mapping *m = (Mapping *)self;
     if (m->closed) {
         Py_RETURN_NONE;
     }
-    if (m->exports > 0) {
-        return raise_busy(m, "close");
+    if (busy_op != NULL && m->exports > 0) {
+        return raise_busy(m, busy_op);
     }
     lock_nogil(m, LOCK_MAP_EXCLUSIVE);
-    if (m->closed || m->exports > 0) {
+    if (m->closed) {
         pthread_rwlock_unlock(&m->map_lock);
-        if (m->closed) {
-            Py_RETURN_NONE;
-        }
-        return raise_busy(m, "close");
+        Py_RETURN_NONE;
     }
     const char *step = NULL;
     int err = flush_for_close(m, &step);
-    if (m->exports > 0) {
-        /* The flush ran without the GIL, and another thread exported a
-         * view (as_slice, memoryview, an atomic view) meanwhile: unmapping
-         * now would leave it pointing at nothing.  Stay open; the flush,
-         * failed or not, is owed again by the next close(). */
+    if (busy_op != NULL && m->exports > 0) {
+        /* The flush ran without the GIL and another thread exported a view
+         * meanwhile: stay open; the flush, failed or not, is owed again. */
         pthread_rwlock_unlock(&m->map_lock);
-        return raise_busy(m, "close");
+        return raise_busy(m, busy_op);
     }
-    release_mapping(m);
+    if (m->exports > 0) {
+        m->closed = 1;
+        m->unmap_owed = 1;
+    }
+    else {
+        release_mapping(m);
+    }
     pthread_rwlock_unlock(&m->map_lock);
     m->pending_bytes = 0;
     m->pending_writes = 0;
     if (err != 0) {
-        ModState *st = state_of(self);
+        ModState *st = state_of((PyObject *)m);
         if (st != NULL) {
             raise_os_error(m, st->FlushFailedError, err, step);
         }
@@ -364,11 +533,32 @@ Mapping_close(PyObject *self, PyObject *Py_UNUSED(ignored))
     return report_deferred(m, err != 0 ? -1 : 0);
 }
 
+static PyObject *
+Mapping_close(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return close_mapping((Mapping *)self, NULL);
+}
+
+static PyObject *
+Mapping_close_idle(PyObject *self, PyObject *arg)
+{
+    const char *what = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
+    if (what == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_TypeError, "_close_idle() needs a str, not "
+                         "%.100s", Py_TYPE(arg)->tp_name);
+        }
+        return NULL;
+    }
+    return close_mapping((Mapping *)self, what);
+}
+
 static int
 Mapping_traverse(PyObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(((Mapping *)self)->path);
+    Py_VISIT(((Mapping *)self)->request_type);
     Py_VISIT(((Mapping *)self)->flush_error);
     return 0;
 }
@@ -379,6 +569,7 @@ Mapping_clear(PyObject *self)
     Py_CLEAR(((Mapping *)self)->path);
     Py_CLEAR(((Mapping *)self)->flush_error);
     Py_CLEAR(((Mapping *)self)->sync_dir);
+    Py_CLEAR(((Mapping *)self)->request_type);
     return 0;
 }
 
@@ -391,22 +582,16 @@ Mapping_dealloc(PyObject *self)
     if (m->weakreflist != NULL) {
         PyObject_ClearWeakRefs(self);
     }
-    if (!m->closed) {
+    if (!m->closed || m->unmap_owed) {
+        /* Every export holds a reference to the mapping: none is left. */
         const char *step = NULL;
         int err = flush_for_close(m, &step);
         release_mapping(m);
         if (err != 0) {
-            /* Nobody to raise to: report it like an error in __del__. */
-            PyObject *t, *v, *tb;
-            PyErr_Fetch(&t, &v, &tb);
-            ModState *st = state_of(self);
-            if (st != NULL) {
-                raise_os_error(m, st->FlushFailedError, err, step);
-                PyErr_WriteUnraisable(NULL);
-            }
-            PyErr_Restore(t, v, tb);
+            report_unraisable_flush(m, NULL, err, step); /* m is dying */
         }
     }
+    fork_list_remove(m);
     if (m->locks_ready) {
         pthread_rwlock_destroy(&m->map_lock);
         pthread_rwlock_destroy(&m->copy_lock);
@@ -420,92 +605,117 @@ Mapping_dealloc(PyObject *self)
 
 /* ---- buffer export --------------------------------------------------- */
 
+/* Every export is made and released by the mapping itself (view->obj is
+ * the mapping, so memoryview.obj is too); view->internal carries the kind
+ * of view to Mapping_releasebuffer(). */
+static int
+fill_export(Mapping *m, Py_buffer *view, Py_ssize_t off, Py_ssize_t len,
+            int readonly, int kind, int flags)
+{
+    char *p = m->data ? m->data + off : empty_buffer;
+    if (PyBuffer_FillInfo(view, (PyObject *)m, p, len, readonly, flags) < 0) {
+        return -1;
+    }
+    view->internal = (void *)(intptr_t)kind;
+    take_export(m, kind, !readonly);
+    return 0;
+}
+
+/* The mapping's own buffer (memoryview(m), bytes(m), numpy.frombuffer(m)):
+ * the whole mapping, read-only on read-only mappings. */
 static int
 Mapping_getbuffer(PyObject *self, Py_buffer *view, int flags)
 {
     Mapping *m = (Mapping *)self;
-    int slice = m->slice_pending;
-    m->slice_pending = 0;
     if (check_open(m) < 0) {
         return -1;
     }
-    Py_ssize_t off = slice ? m->slice_off : 0;
-    Py_ssize_t len = slice ? m->slice_len : m->size;
-    if (off > m->size || m->size - off < len) {
-        /* The request was checked by the caller, but Python code ran
-         * since (a GC finalizer while the memoryview was allocated, a
-         * subclass's __buffer__) and may have shrunk the mapping. */
-        raise_bounds(m, off, len);
-        return -1;
-    }
-    int readonly = slice ? m->slice_readonly : m->access == ACCESS_READ;
-    if (!readonly && m->access == ACCESS_READ) {
-        raise_mode(m, "a writable view");
-        return -1;
-    }
+    int readonly = m->access == ACCESS_READ;
     if ((flags & PyBUF_WRITABLE) && readonly) {
-        if (m->access == ACCESS_READ) {
-            raise_mode(m, "a writable buffer");
-        }
-        else {
-            PyErr_SetString(PyExc_BufferError,
-                            "this view of the mapping is read-only");
-        }
+        raise_mode(m, "a writable buffer");
         return -1;
     }
-    char *p = m->data ? m->data + off : empty_buffer;
-    if (PyBuffer_FillInfo(view, self, p, len, readonly, flags) < 0) {
-        return -1;
-    }
-    m->exports++;
-    if (!readonly) {
-        m->mut_exports++;
-        m->dirty_views = 1;
-    }
-    return 0;
+    return fill_export(m, view, 0, m->size, readonly, VIEW_BUFFER, flags);
 }
 
 static void
 Mapping_releasebuffer(PyObject *self, Py_buffer *view)
 {
-    Mapping *m = (Mapping *)self;
-    m->exports--;
-    if (!view->readonly) {
-        m->mut_exports--;
-    }
+    drop_export((Mapping *)self, (int)(intptr_t)view->internal,
+                !view->readonly);
 }
 
-/* A memoryview of [off, off+len) exporting through Mapping_getbuffer.
- *
- * The request travels in slice_* fields.  Allocating the memoryview can
- * run a GC finalizer that itself calls export_slice() on this mapping, so
- * the previous request is saved and restored around the call, and the
- * result is checked: a view of anything but the requested range is
- * released and refused rather than returned. */
-static PyObject *
-export_slice(Mapping *m, Py_ssize_t off, Py_ssize_t len, int readonly)
+/* One as_slice()/as_slice_mut()/as_array() request: the range travels to
+ * the export in this object, which nothing but the one
+ * PyMemoryView_FromObject() call below can reach, instead of in fields of
+ * the mapping that any buffer request running first (a finalizer run by
+ * the memoryview's allocation, another thread) would take.  The export it
+ * fills belongs to the mapping (view->obj), and CPython keeps no reference
+ * to the object it makes a memoryview from, so the request can live on the
+ * C stack: as_slice() costs no allocation for it.  `mapping` is borrowed
+ * from the caller. */
+typedef struct {
+    PyObject_HEAD
+    Mapping *mapping;
+    Py_ssize_t off;
+    Py_ssize_t len;
+    int readonly;
+    int kind;              /* enum mmapio_view_kind */
+} SliceRequest;
+
+static int
+SliceRequest_getbuffer(PyObject *self, Py_buffer *view, int flags)
 {
-    int saved_pending = m->slice_pending, saved_ro = m->slice_readonly;
-    Py_ssize_t saved_off = m->slice_off, saved_len = m->slice_len;
-    m->slice_pending = 1;
-    m->slice_off = off;
-    m->slice_len = len;
-    m->slice_readonly = readonly;
-    PyObject *mv = PyMemoryView_FromObject((PyObject *)m);
-    m->slice_pending = saved_pending;
-    m->slice_off = saved_off;
-    m->slice_len = saved_len;
-    m->slice_readonly = saved_ro;
-    if (mv == NULL) {
-        return NULL;
+    SliceRequest *r = (SliceRequest *)self;
+    Mapping *m = r->mapping;
+    /* Checked again: Python code (a finalizer run by the memoryview's
+     * allocation) may have closed or shrunk the mapping since. */
+    if (check_open(m) < 0) {
+        return -1;
     }
-    Py_buffer *b = PyMemoryView_GET_BUFFER(mv);
-    char *want = m->data ? m->data + off : empty_buffer;
-    if (b->buf != want || b->len != len || b->readonly != readonly) {
-        Py_DECREF(mv);
-        PyErr_SetString(PyExc_RuntimeError,
-                        "mapping view changed while it was being created");
-        return NULL;
+    if (r->off > m->size || m->size - r->off < r->len) {
+        raise_bounds(m, r->off, r->len);
+        return -1;
+    }
+    if ((flags & PyBUF_WRITABLE) && r->readonly) {
+        PyErr_SetString(PyExc_BufferError,
+                        "this view of the mapping is read-only");
+        return -1;
+    }
+    return fill_export(m, view, r->off, r->len, r->readonly, r->kind, flags);
+}
+
+static PyType_Slot SliceRequest_slots[] = {
+    {Py_tp_doc, (void *)SliceRequest_doc},
+    {Py_bf_getbuffer, SliceRequest_getbuffer},
+    {0, NULL},
+};
+
+static PyType_Spec SliceRequest_spec = MMAPIO_TYPE_SPEC(
+    "mmap_io._core._SliceRequest", SliceRequest,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION |
+        MMAPIO_TPFLAGS_IMMUTABLE,
+    SliceRequest_slots);
+
+/* A memoryview of [off, off+len) (range checked by the caller) counted as
+ * a view of `kind`. */
+static PyObject *
+export_slice(Mapping *m, Py_ssize_t off, Py_ssize_t len, int readonly,
+             int kind)
+{
+    SliceRequest r;
+    memset(&r, 0, sizeof r);
+    Py_SET_TYPE((PyObject *)&r, m->request_type); /* m holds the type */
+    Py_SET_REFCNT((PyObject *)&r, 1);
+    r.mapping = m;
+    r.off = off;
+    r.len = len;
+    r.readonly = readonly;
+    r.kind = kind;
+    PyObject *mv = PyMemoryView_FromObject((PyObject *)&r);
+    if (Py_REFCNT((PyObject *)&r) != 1) {
+        /* Something kept the request: it would point into a dead frame. */
+        Py_FatalError("mmap_io: a memoryview kept its slice request");
     }
     return mv;
 }
@@ -529,6 +739,12 @@ Mapping_get_closed(PyObject *self, void *Py_UNUSED(c))
 }
 
 static PyObject *
+Mapping_get_views(PyObject *self, void *Py_UNUSED(c))
+{
+    return describe_exports((Mapping *)self);
+}
+
+static PyObject *
 Mapping_is_empty(PyObject *self, PyObject *Py_UNUSED(ignored))
 {
     Py_ssize_t n = Mapping_length(self);
@@ -542,7 +758,7 @@ Mapping_fileno(PyObject *self, PyObject *Py_UNUSED(ignored))
     if (check_open(m) < 0) {
         return NULL;
     }
-    if (m->anonymous) {
+    if (m->fd < 0) { /* anonymous memory; shared memory has its memfd */
         return raise_mode(m, "fileno()");
     }
     return PyLong_FromLong(m->fd);

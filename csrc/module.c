@@ -9,15 +9,21 @@
 #include "errors.c"
 #include "sigbus.c"
 #include "nogil.c"
+#include "futex.c"
 #include "copy.c"
+#include "memfd.c"
 #include "mapping.c"
+#include "fork.c"
 #include "ops.c"
 #include "durability.c"
 #include "atomics.c"
 #include "syscalls.c"
+#include "items.c"
+#include "sized.c"
 
 static PyMethodDef Mapping_methods[] = {
     {"close", Mapping_close, METH_NOARGS, Mapping_close_doc},
+    {"_close_idle", Mapping_close_idle, METH_O, Mapping_close_idle_doc},
     {"is_empty", Mapping_is_empty, METH_NOARGS, Mapping_is_empty_doc},
     {"fileno", Mapping_fileno, METH_NOARGS, Mapping_fileno_doc},
     {"as_ptr", Mapping_as_ptr, METH_NOARGS, Mapping_as_ptr_doc},
@@ -26,6 +32,8 @@ static PyMethodDef Mapping_methods[] = {
      Mapping_as_slice_doc},
     {"as_slice_mut", (PyCFunction)(void (*)(void))Mapping_as_slice_mut,
      METH_FASTCALL, Mapping_as_slice_mut_doc},
+    {"_array_view", (PyCFunction)(void (*)(void))Mapping_array_view,
+     METH_FASTCALL, Mapping_array_view_doc},
     {"read_bytes", (PyCFunction)(void (*)(void))Mapping_read_bytes,
      METH_FASTCALL, Mapping_read_bytes_doc},
     {"read_into", (PyCFunction)(void (*)(void))Mapping_read_into,
@@ -36,6 +44,7 @@ static PyMethodDef Mapping_methods[] = {
     {"flush_range", (PyCFunction)(void (*)(void))Mapping_flush_range,
      METH_FASTCALL, Mapping_flush_range_doc},
     {"resize", Mapping_resize, METH_O, Mapping_resize_doc},
+    {"refresh", Mapping_refresh, METH_NOARGS, Mapping_refresh_doc},
     {"_set_flush_policy", Mapping_set_policy, METH_VARARGS,
      Mapping_set_policy_doc},
     ATOMICS_MAPPING_METHODS
@@ -48,6 +57,8 @@ static PyGetSetDef Mapping_getset[] = {
     {"closed", Mapping_get_closed, NULL,
      "True once the mapping is closed.\n\n"
      "    >>> m.close(); m.closed\n    True", NULL},
+    {"_views", Mapping_get_views, NULL,
+     "The live exported views by kind, as text (\"\" for none).", NULL},
     {"_needs_flush", Mapping_get_needs_flush, NULL,
      "Dirty data may be waiting (counted writes or writable views).", NULL},
     {NULL, NULL, NULL, NULL, NULL},
@@ -83,6 +94,7 @@ static PyType_Slot Mapping_slots[] = {
     {Py_mp_length, Mapping_length},
     {Py_bf_getbuffer, Mapping_getbuffer},
     {Py_bf_releasebuffer, Mapping_releasebuffer},
+    ITEMS_MAPPING_SLOTS
     {0, NULL},
 };
 
@@ -119,8 +131,10 @@ static PyMethodDef module_methods[] = {
     {"page_size", mod_page_size, METH_NOARGS, page_size_doc},
     {"os_error", (PyCFunction)(void (*)(void))mod_os_error,
      METH_VARARGS | METH_KEYWORDS, os_error_doc},
+    {"_guard_sigbus", mod_guard_sigbus, METH_NOARGS, guard_sigbus_doc},
     SYSCALLS_MODULE_METHODS
     ERRORS_MODULE_METHODS
+    MEMFD_MODULE_METHODS
     {NULL, NULL, 0, NULL},
 };
 
@@ -163,7 +177,7 @@ static int
 module_exec(PyObject *module)
 {
     ModState *st = PyModule_GetState(module);
-    if (errors_init(module, st) < 0) {
+    if (fork_init() < 0 || errors_init(module, st) < 0) {
         return -1;
     }
     st->MappingType = (PyTypeObject *)PyType_FromModuleAndSpec(
@@ -172,9 +186,17 @@ module_exec(PyObject *module)
         PyModule_AddObjectRef(module, "Mapping", (PyObject *)st->MappingType) < 0) {
         return -1;
     }
+    st->SliceRequestType = (PyTypeObject *)PyType_FromModuleAndSpec(
+        module, &SliceRequest_spec, NULL);
+    if (st->SliceRequestType == NULL) {
+        return -1;
+    }
     if (PyModule_AddIntConstant(module, "MAX_SIZE", MMAPIO_MAX_SIZE) < 0 ||
         PyModule_AddIntConstant(module, "BIG_COPY", MMAPIO_BIG_COPY) < 0 ||
         add_shared_constants(module) < 0) {
+        return -1;
+    }
+    if (sized_init(module) < 0) {
         return -1;
     }
     return atomics_init(module, st);

@@ -60,7 +60,25 @@ slice_method(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
         (!readonly && check_writable(m, "as_slice_mut()") < 0)) {
         return NULL;
     }
-    return export_slice(m, off, len, readonly);
+    return export_slice(m, off, len, readonly, VIEW_MEMORYVIEW);
+}
+
+/* as_array()'s view: as_slice(), or as_slice_mut() when `writable`,
+ * counted as a numpy array. */
+static PyObject *
+Mapping_array_view(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Mapping *m = (Mapping *)self;
+    Py_ssize_t off, len;
+    if (range_args(m, "_array_view", args, nargs, 3, &off, &len) < 0) {
+        return NULL;
+    }
+    int writable = PyObject_IsTrue(args[2]);
+    if (writable < 0 || check_open(m) < 0 ||
+        (writable && check_writable(m, "as_array()") < 0)) {
+        return NULL;
+    }
+    return export_slice(m, off, len, !writable, VIEW_ARRAY);
 }
 
 /* After a failed PyObject_GetBuffer on an argument: unsuitable objects

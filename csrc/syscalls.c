@@ -292,7 +292,21 @@ Mapping_advise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         return raise_os_error(m, st->AdviceFailedError, EINVAL, ctx);
     }
     r.advice = e->advice;
-    return span_call(m, &r, 1, st->AdviceFailedError, call);
+    PyObject *res = span_call(m, &r, 1, st->AdviceFailedError, call);
+#ifdef MADV_DONTFORK
+    /* A forked child will not have this memory: fork.c closes the
+     * mapping there.  Only DOFORK on all of it undoes that. */
+    if (res != NULL && r.len > 0) {
+        if (r.advice == MADV_DONTFORK) {
+            m->dont_fork = 1;
+        }
+        else if (r.advice == MADV_DOFORK && r.start == 0 &&
+                 r.span >= m->map_size) {
+            m->dont_fork = 0;
+        }
+    }
+#endif
+    return res;
 }
 
 static PyObject *
@@ -353,7 +367,16 @@ Mapping_residency(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             return NULL;
         }
         if (r.off < 0 || r.off > m->size) {
-            return raise_bounds(m, r.off, 0);
+            /* The offset as given: r.off saturated for huge values. */
+            ModState *st = state_of(self);
+            PyObject *o = st ? PyNumber_Index(args[0]) : NULL;
+            PyObject *zero = o ? PyLong_FromLong(0) : NULL;
+            if (zero != NULL) {
+                raise_bounds_obj(st, m, o, zero, m->size);
+            }
+            Py_XDECREF(o);
+            Py_XDECREF(zero);
+            return NULL;
         }
         r.len = m->size - r.off;
         page_span(m, &r);

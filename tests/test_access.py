@@ -276,9 +276,7 @@ def test_as_array(data_file: Path) -> None:
         b[:] = 7
         assert m.read_bytes(16, 16) == b"\x07\x00" * 8
         with pytest.raises(BusyError):
-            m.close()
-        with pytest.raises(BusyError):
-            m.resize(8192)
+            m.resize(8192)  # the arrays hold exports (close() would defer)
         del a, b
         with pytest.raises(OutOfBoundsError):
             m.as_array("u1", offset=len(m) + 1)

@@ -112,8 +112,13 @@ def test_create_and_load(tmp_path: Path) -> None:
         with load_mmap(path, mode) as m:
             assert m.mode is mode
             assert m.read_bytes(0, 7) == b"managed"
+    for mode in MmapMode:
+        with load_mmap(path, mode.value) as m:  # numpy.memmap's spelling
+            assert m.mode is mode
+    with pytest.raises(ValueError, match="'r', 'r\\+' or 'c'"):
+        load_mmap(path, "rb")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        load_mmap(path, "r")  # type: ignore[arg-type]
+        load_mmap(path, 0)  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError):
         load_mmap(tmp_path / "nope", MmapMode.READ_ONLY)
     with pytest.raises(ResizeFailedError):

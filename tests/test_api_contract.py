@@ -127,7 +127,7 @@ ERROR_TABLE: list[tuple[type[Exception], type[Exception] | None]] = [
     (OutOfBoundsError, IndexError),
     (InvalidModeError, ValueError),
     (MisalignedError, ValueError),
-    (ResizeFailedError, None),
+    (ResizeFailedError, ValueError),
     (FlushFailedError, OSError),
     (AdviceFailedError, OSError),
     (LockFailedError, OSError),
@@ -241,7 +241,12 @@ def test_constructor_signatures(name: str) -> None:
     positional = [n for n, p in params.items() if p.kind is p.POSITIONAL_OR_KEYWORD]
     assert positional == CONSTRUCTORS[name]
     keyword = {n: p.default for n, p in params.items() if p.kind is p.KEYWORD_ONLY}
-    assert keyword == OPTION_DEFAULTS
+    expected = dict(OPTION_DEFAULTS)
+    if name != "from_file":  # it opens nothing
+        expected["follow_symlinks"] = True
+    if name in ("create_rw", "open_or_create"):
+        expected["permissions"] = 0o666
+    assert keyword == expected
     if name == "from_file":
         assert params["path"].default is None
 
@@ -334,8 +339,10 @@ def test_from_file_rules(tmp_path: Path) -> None:
         MemoryMappedFile.from_file(str(p), MmapMode.READ_ONLY)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         MemoryMappedFile.from_file(True, MmapMode.READ_ONLY)
+    with pytest.raises(ValueError):
+        MemoryMappedFile.from_file(0, "w")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        MemoryMappedFile.from_file(0, "r")  # type: ignore[arg-type]
+        MemoryMappedFile.from_file(0, b"r")  # type: ignore[arg-type]
 
 
 def test_builder(tmp_path: Path) -> None:
@@ -626,14 +633,32 @@ def test_after_close(tmp_path: Path) -> None:
             use()
 
 
-def test_views_block_close_resize_unmap(tmp_path: Path) -> None:
-    # leaving `with` while views are alive
-    with pytest.raises(BusyError), MemoryMappedFile.create_rw(tmp_path / "f", PS) as m:
-        view = m.as_slice(0, 4)
-    assert not m.closed
-    for refused in (m.close, lambda: m.resize(2 * PS), m.unmap):
-        with pytest.raises(BusyError):
+def test_close_with_live_views_defers(tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    p = tmp_path / "f"
+    p.write_bytes(bytes(range(8)) * (PS // 8))
+    # leaving `with` while views are alive: no BusyError, the array stays valid
+    with MemoryMappedFile.open_ro(p) as m:
+        a = m.as_array("f8")
+        v = m.as_slice(0, 4)
+    assert m.closed and "kept alive by 1 memoryview, 1 numpy array" in repr(m)
+    with pytest.raises(MappingClosedError):
+        len(m)
+    assert a.tobytes() == p.read_bytes() and bytes(v) == b"\0\1\2\3"
+    assert isinstance(a, np.ndarray)
+    with pytest.raises(KeyError), MemoryMappedFile.open_ro(p) as m2:
+        keep = m2.as_slice(0, 1)
+        raise KeyError("the user's own exception survives")
+    del a, v, keep
+
+
+def test_views_block_resize_refresh_unmap(tmp_path: Path) -> None:
+    m = MemoryMappedFile.create_rw(tmp_path / "f", PS)
+    view = m.as_slice(0, 4)
+    for refused in (lambda: m.resize(2 * PS), m.refresh, m.unmap):
+        with pytest.raises(BusyError, match="1 memoryview"):
             refused()
+    assert not m.closed
     assert m.read_bytes(0, 1) == b"\0"  # intact and usable
     view.release()
     f = m.unmap()
@@ -669,7 +694,7 @@ def test_atomics_surface(tmp_path: Path) -> None:
         assert [x.offset for x in arr] == [16, 24, 32, 40]
         assert isinstance(m.atomic_u32_slice(0, 2)[0], AtomicU32)
         with pytest.raises(BusyError):
-            m.close()
+            m.resize(2 * PS)
         for v in (c, c32, arr):
             v.release()
         with pytest.raises(MappingClosedError):
@@ -754,8 +779,8 @@ def test_as_array(tmp_path: Path) -> None:
         assert isinstance(a, np.ndarray) and a.shape == (2, 3) and a.flags.writeable
         a[0, 0] = 7
         assert m.read_bytes(8, 4) == (7).to_bytes(4, sys.byteorder)
-        with pytest.raises(BusyError):
-            m.close()  # the array keeps an export
+        with pytest.raises(BusyError, match="1 numpy array"):
+            m.resize(2 * PS)  # the array keeps an export
         del a
     with MemoryMappedFile.open_ro(p) as ro:
         b = ro.as_array("u1")

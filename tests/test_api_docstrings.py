@@ -162,5 +162,10 @@ def test_native_classes_have_constructor_signatures() -> None:
         "path",
         "populate",
         "huge_pages",
+        "shared",
     ]
-    assert list(inspect.signature(mmap_io.AnonymousMmap).parameters) == ["size", "huge_pages"]
+    assert list(inspect.signature(mmap_io.AnonymousMmap).parameters) == [
+        "size",
+        "shared",
+        "huge_pages",
+    ]

@@ -1020,6 +1020,9 @@ def test_the_page_has_examples_of_every_command() -> None:
     assert shown == set(COMMANDS)
 
 
+@pytest.mark.not_under_asan(
+    "runs mmapio with a clean environment, where the ASan runtime cannot be preloaded"
+)
 @pytest.mark.parametrize(("command", "shown"), EXAMPLES, ids=[c for c, _ in EXAMPLES])
 def test_documented_output_is_real(command: str, shown: str, doc_dir: Path) -> None:
     argv = command.split("  # exit ")[0].split()[1:]

@@ -79,6 +79,13 @@ def test_copies_never_tear(mapping: Any) -> None:
 
         return run
 
+    def item_writer(stop: threading.Event) -> None:
+        # slice assignment takes the same path, contiguous and strided
+        pattern = bytes([4]) * MIB
+        while not stop.is_set():
+            m[0:MIB] = pattern
+            m[MIB - 1 :: -1] = pattern
+
     def reader_bytes(stop: threading.Event) -> None:
         while not stop.is_set():
             data = m.read_bytes(0, MIB)
@@ -90,6 +97,12 @@ def test_copies_never_tear(mapping: Any) -> None:
         while not stop.is_set():
             assert m.read_into(0, buf) == MIB
             assert _uniform(buf), "torn read_into"
+            checked[0] += 1
+
+    def reader_items(stop: threading.Event) -> None:
+        while not stop.is_set():
+            assert _uniform(m[0:MIB]), "torn slice"
+            assert _uniform(m[MIB - 1 :: -3]), "torn strided slice"
             checked[0] += 1
 
     def reader_small(stop: threading.Event) -> None:
@@ -104,7 +117,17 @@ def test_copies_never_tear(mapping: Any) -> None:
             assert _uniform(m.read_bytes(off, 100))
 
     errors = run_threads(
-        [writer(1), writer(2), writer(3), reader_bytes, reader_into, reader_small], 0.6
+        [
+            writer(1),
+            writer(2),
+            writer(3),
+            item_writer,
+            reader_bytes,
+            reader_into,
+            reader_items,
+            reader_small,
+        ],
+        0.6,
     )
     assert not errors, errors
     assert checked[0] > 10
@@ -148,6 +171,13 @@ def test_resize_races_readers_and_writers(tmp_path: Path) -> None:
         off, n = off_len(rnd)
         m.update_region(off, b"w" * n)
 
+    def items(rnd: random.Random) -> None:
+        off, n = off_len(rnd)
+        step = rnd.choice([1, 3, -1])
+        m[off : off + n : step]
+        m[off : off + n : step] = b"i" * len(range(off, min(off + n, len(m)), step))
+        m[off] = m[-off]
+
     def views(rnd: random.Random) -> None:
         off, n = off_len(rnd)
         with m.as_slice(off, n) as v:
@@ -171,7 +201,7 @@ def test_resize_races_readers_and_writers(tmp_path: Path) -> None:
         len(m)
 
     errors = run_threads(
-        [guarded(f) for f in (resizer, reads, writes, views, iterate, flushes)], 1.0
+        [guarded(f) for f in (resizer, reads, writes, items, views, iterate, flushes)], 1.0
     )
     assert not errors, errors
     assert counts["ok"] > 50, counts

@@ -19,6 +19,7 @@ from mmap_io import (
     MmapMode,
     ResizeFailedError,
     TouchHint,
+    load_mmap,
 )
 
 
@@ -260,8 +261,10 @@ def test_from_file_errors(data_file: Path) -> None:
         MemoryMappedFile.from_file("path.bin", MmapMode.READ_ONLY)
     with pytest.raises(TypeError):
         MemoryMappedFile.from_file(True, MmapMode.READ_ONLY)
+    with open(data_file, "rb") as f, pytest.raises(ValueError):
+        MemoryMappedFile.from_file(f, "rb")  # type: ignore[arg-type]
     with open(data_file, "rb") as f, pytest.raises(TypeError):
-        MemoryMappedFile.from_file(f, "r")  # type: ignore[arg-type]
+        MemoryMappedFile.from_file(f, None)  # type: ignore[arg-type]
     fd = os.open(data_file, os.O_RDONLY)
     os.close(fd)
     with pytest.raises(OSError) as info:
@@ -282,6 +285,59 @@ def test_from_file_permission_denied(data_file: Path) -> None:
         # copy-on-write of the same descriptor is fine
         with MemoryMappedFile.from_file(f, MmapMode.COPY_ON_WRITE) as m:
             m.update_region(0, b"ok")
+
+
+def _mode_takers(path: Path) -> dict[str, Callable[[object], MemoryMappedFile]]:
+    """Every way of opening ``path`` that takes a mode."""
+
+    def from_file(mode: object) -> MemoryMappedFile:
+        with open(path, "rb" if mode in ("r", MmapMode.READ_ONLY) else "r+b") as f:
+            return MemoryMappedFile.from_file(f, mode)  # type: ignore[arg-type]
+
+    return {
+        "load_mmap": lambda mode: load_mmap(path, mode),  # type: ignore[arg-type]
+        "from_file": from_file,
+        "builder": lambda mode: MemoryMappedFile.builder(path).mode(mode).open(),  # type: ignore[arg-type]
+    }
+
+
+@pytest.mark.parametrize("taker", ["load_mmap", "from_file", "builder"])
+@pytest.mark.parametrize("mode", list(MmapMode))
+def test_mode_strings(data_file: Path, taker: str, mode: MmapMode) -> None:
+    # numpy.memmap's strings name the same modes as the members.
+    with _mode_takers(data_file)[taker](mode.value) as m:
+        assert m.mode is mode
+        assert m._access == mode._access
+
+
+@pytest.mark.parametrize("taker", ["load_mmap", "from_file", "builder"])
+@pytest.mark.parametrize(
+    ("bad", "cls"),
+    [
+        ("w", ValueError),
+        ("rb", ValueError),
+        ("R", ValueError),
+        ("", ValueError),
+        ("READ_ONLY", ValueError),
+        (b"r", TypeError),
+        (0, TypeError),
+        (None, TypeError),
+        (TouchHint.NEVER, TypeError),
+    ],
+)
+def test_bad_mode(data_file: Path, taker: str, bad: object, cls: type[Exception]) -> None:
+    with pytest.raises(cls) as info:
+        _mode_takers(data_file)[taker](bad)
+    assert type(info.value) is cls  # not a subclass, such as InvalidModeError
+    msg = str(info.value)
+    assert "'r', 'r+' or 'c'" in msg and repr(bad) in msg and str(data_file) in msg
+
+
+def test_bad_mode_string_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "new.bin"
+    with pytest.raises(ValueError):
+        MemoryMappedFile.builder(path).mode("w").size(10).create()  # type: ignore[arg-type]
+    assert not path.exists()
 
 
 def test_builder_defaults(tmp_path: Path) -> None:
@@ -329,8 +385,10 @@ def test_builder_full_chain(tmp_path: Path) -> None:
 
 def test_builder_errors(tmp_path: Path) -> None:
     b = MemoryMappedFile.builder(tmp_path / "b.bin")
+    with pytest.raises(ValueError):
+        b.mode("w")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        b.mode("r+")  # type: ignore[arg-type]
+        b.mode(1)  # type: ignore[arg-type]
     with pytest.raises(ResizeFailedError):
         b.size(0)
     with pytest.raises(ResizeFailedError):

@@ -369,8 +369,10 @@ def test_flusher_only_for_read_write_every_millis(tmp_path: Path, data_file: Pat
         assert len(flusher_threads()) == 1
         with pytest.raises(BufferError):
             view = m.as_slice(0, 1)
-            m.close()  # BusyError: stays open, and so does its flusher
+            m.resize(2 * PS)  # BusyError: stays open, and so does its flusher
         assert len(flusher_threads()) == 1
+        m.close()  # deferred by the view, but the flusher stops now
+        assert not flusher_threads()
         view.release()
     assert not flusher_threads()
 

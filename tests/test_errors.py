@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 import mmap_io
 from mmap_io import (
     AdviceFailedError,
+    AnonymousMmap,
     BusyError,
     FileTruncatedError,
     FlushFailedError,
@@ -33,7 +35,7 @@ HIERARCHY = [
     (OutOfBoundsError, IndexError),
     (InvalidModeError, ValueError),
     (MisalignedError, ValueError),
-    (ResizeFailedError, None),
+    (ResizeFailedError, ValueError),
     (FlushFailedError, OSError),
     (AdviceFailedError, OSError),
     (LockFailedError, OSError),
@@ -63,6 +65,26 @@ def test_hierarchy(cls: type[Exception], builtin: type[Exception] | None) -> Non
     assert cls.__doc__
     assert cls.__module__ == "mmap_io"
     assert cls.__name__ in mmap_io.__all__
+
+
+def test_bad_sizes_are_value_errors(tmp_path: Path, make_file: Callable[..., Path]) -> None:
+    # A size is a value like any other: `except ValueError` catches a bad one.
+    path = tmp_path / "new.bin"
+    for call in (
+        lambda: MemoryMappedFile.create_rw(path, -1),
+        lambda: MemoryMappedFile.open_or_create(path, 0),
+        lambda: MemoryMappedFile.open_rw(make_file(b"")),
+        lambda: AnonymousMmap(0),
+    ):
+        try:
+            call()
+        except ValueError as exc:
+            assert isinstance(exc, ResizeFailedError)
+        else:
+            raise AssertionError("no ValueError")
+    assert not path.exists()
+    with MemoryMappedFile.create_rw(path, 16) as m, pytest.raises(ValueError):
+        m.resize(0)
 
 
 @pytest.mark.parametrize(
@@ -222,16 +244,17 @@ def _message_cases(m: MemoryMappedFile, path: str) -> list[tuple[str, object, ty
             lambda: MemoryMappedFile.open_or_create(new, -5),
             ResizeFailedError,
         ),
-        ("from_file mode", lambda: MemoryMappedFile.from_file(m.fileno(), "rb", path), TypeError),
+        ("from_file mode", lambda: MemoryMappedFile.from_file(m.fileno(), "rb", path), ValueError),
+        ("from_file mode type", lambda: MemoryMappedFile.from_file(m.fileno(), 2, path), TypeError),
         ("touch_hint", lambda: MemoryMappedFile.open_ro(path, touch_hint="eager"), TypeError),
         ("huge_pages", lambda: MemoryMappedFile.open_ro(path, huge_pages="yes"), TypeError),
         ("flush_policy", lambda: MemoryMappedFile.open_ro(path, flush_policy="never"), TypeError),
-        ("builder mode", lambda: b.mode("r+"), TypeError),
+        ("builder mode", lambda: b.mode("w+"), ValueError),
         ("builder size", lambda: b.size(0), ResizeFailedError),
         ("builder policy", lambda: b.flush_policy(7), TypeError),
         ("builder create", lambda: MemoryMappedFile.builder(path).create(), ValueError),
         ("builder o_or_c", lambda: MemoryMappedFile.builder(path).open_or_create(), ValueError),
-        ("load_mmap mode", lambda: load_mmap(path, "r"), TypeError),
+        ("load_mmap mode", lambda: load_mmap(path, "READ_ONLY"), ValueError),
         ("advise", lambda: m.advise(0, 1, "normal"), TypeError),
         ("chunks", lambda: m.chunks(0), ValueError),
         ("chunks type", lambda: m.chunks("8"), TypeError),
@@ -264,15 +287,16 @@ _VALUES = {
     "create_rw size type": "'4096'",
     "open_or_create size": "-5",
     "from_file mode": "'rb'",
+    "from_file mode type": "int 2",
     "touch_hint": "'eager'",
     "huge_pages": "'yes'",
     "flush_policy": "'never'",
-    "builder mode": "'r+'",
+    "builder mode": "'w+'",
     "builder size": "0",
     "builder policy": "7",
     "builder create": "size",
     "builder o_or_c": "size",
-    "load_mmap mode": "'r'",
+    "load_mmap mode": "'READ_ONLY'",
     "advise": "'normal'",
     "chunks": "0",
     "chunks type": "'8'",

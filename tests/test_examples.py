@@ -23,6 +23,7 @@ EXPECTED = {
         "OutOfBoundsError",
     ],
     "asset_loader.py": ['"enemies": 12', "grass.raw served zero-copy: 65536 bytes"],
+    "ipc_queue.py": ["200000 messages of 64 bytes in", "messages/s"],
     "cow_scratch.py": [
         "scratch copy:   b'MODE=TEST",
         "file on disk:   b'mode=prod",
@@ -31,6 +32,14 @@ EXPECTED = {
     "numpy_array.py": ["shape (1000, 4)", "read-only: True", "[40.0, 41.0, 42.0, 86.0]"],
     "record_db.py": ["(1002, 27450, 'linus')", "oversized write is refused", "'guido'"],
     "shared_state.py": ["done flags [1, 1]", "(expected 333328333350000)"],
+    "tail_log.py": [
+        "followed 40 lines from process",
+        "last  b'request 039 served in 7 ms'",
+        "mapping now 1084 bytes, the file 1084 bytes",
+        "slow requests (9 ms): 5",
+        "refresh() while a view is alive: BusyError",
+        "after release: refresh() -> 1084",
+    ],
 }
 
 

@@ -66,18 +66,20 @@ def _grab_views(
             return
 
 
-def _export_while_closing(tmp_path: Path, make_view: Callable[[Any], Any]) -> None:
+def _export_while_closing(
+    tmp_path: Path, make_view: Callable[[Any], Any], read: Callable[[Any], bytes]
+) -> None:
     """A thread exports views while close() flushes with the GIL released.
 
-    close() must then refuse (BusyError, mapping intact) instead of
-    unmapping under the new views; a successful close() must leave no
-    export behind."""
-    closed_under_views = 0
+    close() then defers the unmapping to the last of the new views: each
+    must still read the mapped bytes after close() returned, and once they
+    are released the memory is gone."""
     for attempt in range(3):
-        m = MemoryMappedFile.create_rw(
-            tmp_path / f"f{attempt}.bin", 4 * MIB, flush_policy=FlushPolicy.every_bytes(1 << 40)
-        )
-        m.update_region(0, os.urandom(4 * MIB))  # dirty: close() must msync
+        path = tmp_path / f"f{attempt}.bin"
+        m = MemoryMappedFile.create_rw(path, 4 * MIB, flush_policy=FlushPolicy.every_bytes(1 << 40))
+        data = os.urandom(4 * MIB)
+        m.update_region(0, data)  # dirty: close() must msync
+        addr = m.as_ptr()
         go, stop = threading.Event(), threading.Event()
         views: list[Any] = []
         t = threading.Thread(target=_grab_views, args=(m, make_view, go, stop, views))
@@ -85,27 +87,25 @@ def _export_while_closing(tmp_path: Path, make_view: Callable[[Any], Any]) -> No
         go.set()
         try:
             m.close()
-        except BusyError:
-            assert not m.closed
-        else:
-            # Only a released view may remain: anything else now points
-            # at unmapped memory (reading it would crash; we only count).
-            closed_under_views += m._exports
         finally:
             stop.set()
             t.join()
-            for v in views:
-                v.release()
-            m.close()
-        assert closed_under_views == 0
+        assert m.closed
+        assert all(read(v) == data[:8] for v in views)  # still mapped: deferred
+        views.clear()
+        gc.collect()
+        with open("/proc/self/maps") as f:
+            assert str(path) not in f.read(), hex(addr)
 
 
-def test_close_refuses_views_exported_while_it_flushes(tmp_path: Path) -> None:
-    _export_while_closing(tmp_path, lambda m: m.as_slice(0, 1))
+def test_close_defers_for_views_exported_while_it_flushes(tmp_path: Path) -> None:
+    _export_while_closing(tmp_path, lambda m: m.as_slice(0, 8), bytes)
 
 
-def test_close_refuses_atomics_made_while_it_flushes(tmp_path: Path) -> None:
-    _export_while_closing(tmp_path, lambda m: m.atomic_u64(0))
+def test_close_defers_for_atomics_made_while_it_flushes(tmp_path: Path) -> None:
+    _export_while_closing(
+        tmp_path, lambda m: m.atomic_u64(0), lambda c: c.load().to_bytes(8, sys.byteorder)
+    )
 
 
 # ---- GC finalizers during allocation ----------------------------------------
@@ -173,13 +173,18 @@ def test_gc_finalizer_shrinking_mapping_inside_as_slice(tmp_path: Path, writable
 
 def test_gc_finalizer_closing_mapping_inside_as_slice(tmp_path: Path) -> None:
     m = MemoryMappedFile.create_rw(tmp_path / "f.bin", PS)
+    m.update_region(0, b"mapped")
     ran_inside, result = _during_next_gc_alloc(m.close, lambda: m.as_slice(0, PS))
     if isinstance(result, memoryview):
+        # The collection ran once the view existed (Python >= 3.12 collects
+        # between bytecodes): close() then leaves the memory to the view.
+        assert bytes(result[:6]) == b"mapped"
         result.release()
-    if not ran_inside:
+    elif not ran_inside:
         pytest.skip("the collection never ran inside as_slice")
-    assert isinstance(result, MappingClosedError), result
-    assert m.closed
+    else:
+        assert isinstance(result, MappingClosedError), result
+    assert m.closed and m._exports == 0
 
 
 @pytest.mark.parametrize("width", [8, 4])
@@ -204,7 +209,13 @@ def test_gc_finalizer_inside_atomic_view_creation(tmp_path: Path, width: int, ki
 
         ran_inside, result = _during_next_gc_alloc(act, make)
         if not isinstance(result, Exception):
-            ok = not m.closed and len(m) == 2 * PS
+            # resize() must have been refused; close() may have run once the
+            # view existed, and then leaves the memory to it.
+            ok = m.closed if action == "close" else not m.closed and len(m) == 2 * PS
+            item = result if kind == "view" else result[-1]
+            item.store(7)  # the memory is still there
+            ok = ok and item.load() == 7
+            del item
             result.release()
             assert ok, f"{kind} made over a mapping that was {action}d meanwhile"
         elif ran_inside:
@@ -345,7 +356,9 @@ def test_buffer_export_shrinking_the_mapping(tmp_path: Path) -> None:
 @pytest.mark.skipif(sys.version_info < (3, 12), reason="__buffer__ needs Python 3.12")
 def test_subclass_buffer_hook_shrinking_the_mapping(tmp_path: Path) -> None:
     """A Mapping subclass may define __buffer__ and resize before handing
-    over to the native export: as_slice must not return a view past the end."""
+    over to the native export: as_slice must not return a view past the end.
+    (as_slice exports through a request of its own, so the hook is not
+    involved; the mapping's own buffer goes through it.)"""
 
     class Sneaky(_core.Mapping):
         def __buffer__(self, flags: int) -> memoryview:
@@ -357,8 +370,14 @@ def test_subclass_buffer_hook_shrinking_the_mapping(tmp_path: Path) -> None:
     with open(path, "r+b") as f:
         m = Sneaky(f.fileno(), 2 * PS, 1)
     try:
-        with pytest.raises(OutOfBoundsError):
-            m.as_slice(PS, PS)
+        v = m.as_slice(PS, PS)
+        assert len(m) == 2 * PS and v.nbytes == PS and bytes(v) == bytes(PS)
+        if sys.version_info >= (3, 12):  # the hook runs for memoryview(m)
+            with pytest.raises(BusyError):
+                memoryview(m)  # its resize() meets the live view
+        v.release()
+        with memoryview(m) as whole:
+            assert whole.nbytes == (PS if sys.version_info >= (3, 12) else 2 * PS)
         assert m._exports == 0
     finally:
         m.close()
@@ -389,6 +408,10 @@ print("survived")
 """
 
 
+@pytest.mark.not_under_asan(
+    "ASan's own SIGBUS handler, which ours passes a sent signal on to, does not "
+    "always end the process for a SIGBUS sent with pthread_kill"
+)
 def test_sigbus_sent_by_kill_is_not_a_truncated_file(tmp_path: Path) -> None:
     """Only a memory fault inside a copy is turned into FileTruncatedError:
     a SIGBUS sent with kill()/pthread_kill() while a copy runs keeps its
@@ -520,6 +543,7 @@ def test_threads_hammering_one_mapping(tmp_path: Path) -> None:
         m.read_bytes(0, 1)
 
 
+@pytest.mark.not_under_asan("a latency bound: ASan makes the copies several times slower")
 def test_writers_are_not_starved_by_big_readers(tmp_path: Path) -> None:
     """Big copies hold map_lock and copy_lock shared with the GIL released;
     with readers in several threads their holds overlap without end, and a

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +15,7 @@ from mmap_io import (
     BusyError,
     ChunksMut,
     InvalidModeError,
+    MappingClosedError,
     MemoryMappedFile,
     MmapMode,
     OutOfBoundsError,
@@ -107,11 +108,97 @@ def test_derived_buffer_keeps_export(odd_file: Path) -> None:
     with MemoryMappedFile.open_ro(odd_file) as m:
         arrays = [np.frombuffer(v, dtype=np.uint8) for v in m.chunks(4096)]
         assert m._exports == len(arrays)
-        with pytest.raises(BusyError):
-            m.close()
-        assert bytes(arrays[0][:4]) == bytes(range(4))
-        del arrays
-        gc.collect()
+        with pytest.raises(BusyError, match=f"{len(arrays)} memoryviews still alive"):
+            m.refresh()
+    assert m.closed  # deferred: the arrays still hold the chunks' views
+    assert bytes(arrays[0][:4]) == bytes(range(4))
+    del arrays
+    gc.collect()
+    assert m._exports == 0
+
+
+@pytest.mark.parametrize("total", [0, 1, PS - 1, PS, PS + 1, 10244])
+@pytest.mark.parametrize("size", [1, 7, 1000, PS, 10244, 2**40])
+def test_iterators_know_their_length(make_file: Callable[..., Path], total: int, size: int) -> None:
+    path = make_file(bytes(range(256)) * (total // 256) + bytes(total % 256))
+    with MemoryMappedFile.open_ro(path) as m:
+        makers = {
+            "chunks": lambda: m.chunks(size),
+            "chunks_owned": lambda: m.chunks_owned(size),
+            "pages": m.pages,
+            "pages_owned": m.pages_owned,
+        }
+        for name, make in makers.items():
+            it = make()
+            expected = -(-total // (PS if name.startswith("pages") else size))
+            assert len(it) == expected, name
+            for left in range(expected, 0, -1):
+                assert len(it) == left
+                next(it)
+            assert len(it) == 0
+            with pytest.raises(StopIteration):
+                next(it)
+            assert len(it) == 0
+            assert len(list(make())) == expected == len(make())
+    if total:
+        with MemoryMappedFile.open_cow(path) as m:
+            cm = m.chunks_mut(size)
+            assert len(cm) == len(list(cm)) == -(-total // size)
+
+
+def test_sized_iterators_release_and_close(odd_file: Path) -> None:
+    with MemoryMappedFile.open_ro(odd_file) as m:
+        it = m.chunks(1000)
+        assert iter(it) is it
+        first = next(it)
+        assert m._exports == 1
+        it.close()  # like a generator's close(): the current view goes
+        assert m._exports == 0 and len(it) == 0
+        with pytest.raises(ValueError):
+            bytes(first)
+        with pytest.raises(StopIteration):
+            next(it)
+        gen = m.chunks_owned(5000)
+        assert next(gen) == odd_file.read_bytes()[:5000]
+        gen.close()
+        assert list(gen) == []
+
+
+def test_sized_iterator_type() -> None:
+    from mmap_io import _core
+
+    it = _core.SizedIterator([1, 2, 3], 3)  # any iterable
+    assert (len(it), next(it), len(it)) == (3, 1, 2)
+    it.close()  # a list iterator has no close(): dropping it is enough
+    assert len(it) == 0 and list(it) == []
+    assert list(_core.SizedIterator(iter("ab"), 0)) == ["a", "b"]  # len never below 0
+    with pytest.raises(ValueError):
+        _core.SizedIterator([], -1)
+    with pytest.raises(TypeError):
+        _core.SizedIterator(5, 1)
+
+    def failing() -> Iterator[int]:
+        yield 1
+        raise KeyError("inner")
+
+    it = _core.SizedIterator(failing(), 2)
+    assert next(it) == 1
+    with pytest.raises(KeyError):
+        next(it)
+    assert _core.SizedIterator[bytes].__origin__ is _core.SizedIterator
+
+
+def test_sized_iterators_on_closed_mapping(odd_file: Path) -> None:
+    m = MemoryMappedFile.open_ro(odd_file)
+    it = m.chunks(100)
+    m.close()
+    for make in (lambda: m.chunks(1), m.pages, lambda: m.chunks_owned(1), m.pages_owned):
+        with pytest.raises(MappingClosedError):
+            make()
+    with pytest.raises(MappingClosedError):
+        next(it)
+    with pytest.raises(ValueError, match="chunk size must be positive"):
+        m.chunks(0)  # the size is checked first
 
 
 def test_chunks_mut(odd_file: Path) -> None:
@@ -198,6 +285,13 @@ def test_segment(odd_file: Path) -> None:
         assert seg2.read_bytes() == b""
         assert isinstance(m.segment(0, 1), Segment)
         assert not isinstance(m.segment(0, 1), SegmentMut)
+
+
+def test_segment_is_empty(odd_file: Path) -> None:
+    with MemoryMappedFile.open_rw(odd_file) as m:
+        assert m.segment(5, 0).is_empty() and m.segment_mut(10244, 0).is_empty()
+        assert not m.segment(0, 1).is_empty() and not m.segment_mut(3, 4).is_empty()
+        assert m.segment(0, 1).is_empty() is False
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,7 @@ def mapping(
         yield m
 
 
+@pytest.mark.not_under_asan("ASan intercepts mlock/munlock and ignores them")
 @pytest.mark.skipif(not can_lock_here(), reason="RLIMIT_MEMLOCK too small for this process")
 def test_lock_and_unlock_ranges(mapping: MemoryMappedFile | AnonymousMmap) -> None:
     data = mapping.read_bytes(0, SIZE)
@@ -82,6 +83,7 @@ def test_lock_and_unlock_ranges(mapping: MemoryMappedFile | AnonymousMmap) -> No
     assert mapping.read_bytes(0, SIZE) == data
 
 
+@pytest.mark.not_under_asan("ASan intercepts mlock/munlock and ignores them")
 @pytest.mark.skipif(not can_lock_here(), reason="RLIMIT_MEMLOCK too small for this process")
 def test_lock_all_and_unlock_all(mapping: MemoryMappedFile | AnonymousMmap) -> None:
     mapping.lock_all()
@@ -93,6 +95,7 @@ def test_lock_all_and_unlock_all(mapping: MemoryMappedFile | AnonymousMmap) -> N
     mapping.unlock_all()
 
 
+@pytest.mark.not_under_asan("ASan intercepts mlock/munlock and ignores them")
 @pytest.mark.skipif(not can_lock_here(), reason="RLIMIT_MEMLOCK too small for this process")
 def test_close_releases_locked_pages(tmp_path: Path) -> None:
     path = tmp_path / "f.bin"
@@ -203,6 +206,7 @@ def spawn_pool() -> Iterator[Any]:
         yield pool
 
 
+@pytest.mark.not_under_asan("ASan intercepts mlock/munlock and ignores them")
 @pytest.mark.parametrize(
     ("limit", "expected_errno"),
     [(2 * PS, errno.ENOMEM), (0, errno.EPERM)],

@@ -11,7 +11,7 @@ from mmap_io import FlushPolicy, MemoryMappedFile
 
 def test_readme_tour(tmp_path: Path) -> None:
     path = tmp_path / "data.bin"
-    policy = FlushPolicy.every_bytes(64 << 10)
+    policy = FlushPolicy.every_millis(100)
     with MemoryMappedFile.create_rw(path, 1 << 20, flush_policy=policy) as m:
         m.update_region(0, b"hello world")
         view = m.as_slice(0, 5)

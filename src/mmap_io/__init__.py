@@ -10,6 +10,7 @@ b'hello'
 
 # ruff: noqa: F405 (__all__ names the exception classes the star import brings)
 
+from . import _sigguard  # noqa: F401  (keeps the SIGBUS guard in front)
 from ._core import AtomicSlice, AtomicU32, AtomicU64, page_size
 from .aio import copy_mmap_async, create_mmap_async, delete_mmap_async
 from .anonymous import AnonymousMmap

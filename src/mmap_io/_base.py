@@ -7,7 +7,7 @@ Python wrapper would double their cost.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,7 @@ from . import _core
 from ._validate import check_chunk_size, check_type
 from .enums import MmapAdvice
 from .errors import MappingClosedError
-from .iteration import ChunksMut, iter_chunks_owned, iter_views
+from .iteration import ChunksMut, SizedIterator, chunk_count, iter_chunks_owned, iter_views
 from .readahead import read_ahead, read_ahead_window
 from .residency import Residency, hugepage_backed
 from .segments import Segment, SegmentMut
@@ -75,45 +75,60 @@ class MappingBase(_core.Mapping):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """:meth:`close` the mapping (``BusyError`` while views are alive)."""
+        """:meth:`close` the mapping; views still alive keep its memory until released."""
         self.close()
+
+    def _state_text(self) -> str:
+        """``len=N``, ``closed``, or what a deferred close waits for (for repr)."""
+        if not self.closed:
+            return f"len={len(self)}"
+        views = self._views
+        return f"closed, kept alive by {views}" if views else "closed"
 
     # -- iteration --------------------------------------------------------
 
-    def chunks(self, size: int) -> Iterator[memoryview]:
+    def chunks(self, size: int) -> SizedIterator[memoryview]:
         """Zero-copy read-only views of ``size`` bytes (the last may be shorter).
 
         Each view is released when the iteration moves on (like a borrow):
         use it inside the loop, or copy it (``bytes(view)``, or
-        :meth:`chunks_owned`) to keep the data.
+        :meth:`chunks_owned`) to keep the data. ``len()`` of the iterator
+        is the number of views still to come (ceil(len(m) / size) at
+        first, 0 for an empty mapping). ``size < 1`` is a ``ValueError``.
 
         >>> import zlib
         >>> crc = 0
         >>> for view in m.chunks(1 << 16):
         ...     crc = zlib.crc32(view, crc)
+        >>> len(m.chunks(4096)) == -(-len(m) // 4096)
+        True
         """
         check_chunk_size(size, self)
-        self._check_open()
-        return iter_views(self, size, self.as_slice)
+        return SizedIterator(iter_views(self, size, self.as_slice), chunk_count(len(self), size))
 
-    def pages(self) -> Iterator[memoryview]:
+    def pages(self) -> SizedIterator[memoryview]:
         """``chunks(page_size())``.
 
         >>> sum(len(p) for p in m.pages()) == len(m)
         True
+        >>> len(m.pages()) == -(-len(m) // page_size())
+        True
         """
         return self.chunks(_core.page_size())
 
-    def chunks_owned(self, size: int) -> Iterator[bytes]:
+    def chunks_owned(self, size: int) -> SizedIterator[bytes]:
         """``bytes`` copies of ``size`` bytes; they survive ``close()``.
 
+        ``len()`` of the iterator is the number of copies still to come.
+
         >>> blocks = list(m.chunks_owned(4096))
+        >>> len(m.chunks_owned(4096)) == len(blocks)
+        True
         """
         check_chunk_size(size, self)
-        self._check_open()
-        return iter_chunks_owned(self, size)
+        return SizedIterator(iter_chunks_owned(self, size), chunk_count(len(self), size))
 
-    def pages_owned(self) -> Iterator[bytes]:
+    def pages_owned(self) -> SizedIterator[bytes]:
         """``chunks_owned(page_size())``.
 
         >>> first = next(m.pages_owned())
@@ -172,10 +187,14 @@ class MappingBase(_core.Mapping):
     ) -> np.ndarray[Any, np.dtype[Any]]:
         """A zero-copy ``numpy.ndarray`` over the mapping (needs numpy).
 
-        Read-only on read-only mappings. The array holds an export, so the
-        mapping cannot be closed or resized while it lives. Writes through
-        it are not counted by ``pending_bytes`` or the flush policies
-        (``every_millis`` and ``flush()`` still cover them).
+        Read-only on read-only mappings: writing to such an array raises
+        numpy's own ``ValueError`` ("assignment destination is read-only").
+        The array keeps the mapped memory alive: it stays valid after
+        ``close()`` (the memory is unmapped when the last such view goes),
+        and the mapping cannot be resized or refreshed while it lives.
+        Writes through it are not counted by ``pending_bytes`` or the flush
+        policies (``every_millis`` and ``flush()`` still cover them). A
+        zero-size ``dtype`` raises ``ValueError``.
 
         >>> a = m.as_array("<u8")
         >>> a[0] = 7
@@ -183,6 +202,10 @@ class MappingBase(_core.Mapping):
         import numpy as np
 
         dt = np.dtype(dtype)
+        if dt.itemsize == 0:
+            raise ValueError(
+                f"as_array() needs a dtype with items, not the zero-size {dt} ({self!r})"
+            )
         total = len(self)
         dims: tuple[int, ...] | None = None
         if shape is None:
@@ -191,8 +214,7 @@ class MappingBase(_core.Mapping):
         else:
             dims = (shape,) if isinstance(shape, int) else tuple(shape)
             nbytes = int(np.prod(dims, dtype=np.int64)) * dt.itemsize
-        writable = self._access != _core.ACCESS_READ
-        view = (self.as_slice_mut if writable else self.as_slice)(offset, nbytes)
+        view = self._array_view(offset, nbytes, self._access != _core.ACCESS_READ)
         arr = np.frombuffer(view, dtype=dt)
         return arr if dims is None else arr.reshape(dims)
 

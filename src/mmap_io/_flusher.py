@@ -8,11 +8,18 @@ reference's callback wakes it). Each period it flushes through the native
 flush lock with ``flush()`` (so two flushes of one mapping never overlap)
 and keeps a failure for the next ``flush()`` to raise; the thread logs it
 on the ``mmap_io`` logger.
+
+A child made by ``os.fork()`` (or multiprocessing's fork start method)
+inherits the mapping but not the thread: the flushers are started again in
+the child, so the policy keeps its promise there. (The native core resets
+the mapping's locks in the child; a lock the parent's flusher held at the
+fork would otherwise hang the child.)
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import weakref
@@ -28,18 +35,23 @@ class Flusher:
     >>> f.stop()
     """
 
-    __slots__ = ("__weakref__", "_period", "_ref", "_stop", "flushes", "thread")
+    __slots__ = ("__weakref__", "_period", "_period_ms", "_ref", "_stop", "flushes", "thread")
 
     def __init__(self, m: Any, period_ms: int) -> None:
+        self._period_ms = period_ms
+        self._period = min(period_ms / 1000.0, threading.TIMEOUT_MAX)
+        self.flushes = 0
+        self._arm(m)
+
+    def _arm(self, m: Any) -> None:
+        """A fresh stop event, weak reference and (unstarted) thread."""
         self._stop = threading.Event()
         stop = self._stop
         # The callback must not reference self strongly: a plain closure over
         # the event wakes the thread when the mapping is collected.
         self._ref = weakref.ref(m, lambda _ref: stop.set())
-        self._period = min(period_ms / 1000.0, threading.TIMEOUT_MAX)
-        self.flushes = 0
         self.thread = threading.Thread(
-            target=self._run, name=f"mmap_io-flusher-{period_ms}ms", daemon=True
+            target=self._run, name=f"mmap_io-flusher-{self._period_ms}ms", daemon=True
         )
 
     @classmethod
@@ -47,14 +59,27 @@ class Flusher:
         """Create the flusher of ``m`` and start its thread."""
         f = cls(m, period_ms)
         f.thread.start()
+        _running.add(f)
         return f
 
     def stop(self, wait: bool = True) -> None:
         """Wake the thread and make it exit; with ``wait``, join it (unless
         called from the thread itself)."""
+        _running.discard(self)
         self._stop.set()
         if wait and self.thread is not threading.current_thread():
             self.thread.join()
+
+    def _restart_in_child(self) -> None:
+        # The parent's thread does not exist here, and its event may have
+        # been mid-wait: start over with new ones.
+        m = self._ref()
+        if m is None or m.closed or self._stop.is_set():
+            _running.discard(self)
+            return
+        self._arm(m)
+        del m
+        self.thread.start()
 
     def _run(self) -> None:
         period = self._period
@@ -87,3 +112,15 @@ class Flusher:
                 del m
             # Keep the rhythm, but never try to catch up on missed periods.
             deadline = max(deadline + period, time.monotonic())
+
+
+# Flushers whose thread runs; restarted in a forked child.
+_running: weakref.WeakSet[Flusher] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for f in list(_running):
+        f._restart_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -22,6 +22,7 @@ __all__ = [
     "check_chunk_size",
     "check_mode",
     "check_options",
+    "check_permissions",
     "check_size",
     "check_type",
     "fspath",
@@ -33,7 +34,7 @@ _T = TypeVar("_T")
 Options = tuple[FlushPolicy, TouchHint, bool, MmapAdvice | None]
 
 # How messages name a type that does not take "a" ("must be an int").
-_NOUNS: dict[type, str] = {int: "an int", MmapMode: "an MmapMode", MmapAdvice: "an MmapAdvice"}
+_NOUNS: dict[type, str] = {int: "an int", MmapAdvice: "an MmapAdvice"}
 
 
 def check_type(
@@ -77,9 +78,36 @@ def check_size(size: object, what: str = "size", path: object = None) -> int:
     return n
 
 
+# The mode strings, in the order messages list them: "'r', 'r+' or 'c'".
+_MODE_STRINGS = ", ".join(repr(m.value) for m in MmapMode).rsplit(", ", 1)
+
+
 def check_mode(mode: object, path: object = None) -> MmapMode:
-    """``mode`` if it is an :class:`MmapMode`, else ``TypeError``."""
-    return check_type(mode, MmapMode, "mode", path)
+    """``mode`` as an :class:`MmapMode`; its value (``"r"``, ``"r+"``, ``"c"``)
+    is accepted too.
+
+    Another string is a ``ValueError`` naming the accepted ones; anything
+    else a ``TypeError``.
+
+    >>> check_mode("r+")
+    <MmapMode.READ_WRITE: 'r+'>
+    >>> check_mode("rb")
+    Traceback (most recent call last):
+    ValueError: mode must be 'r', 'r+' or 'c' (or an MmapMode), not str 'rb'
+    """
+    if isinstance(mode, MmapMode):
+        return mode
+    accepted = " or ".join(_MODE_STRINGS)
+    if not isinstance(mode, str):
+        raise TypeError(
+            f"mode must be an MmapMode or {accepted}, not {value_text(mode)}{for_path(path)}"
+        )
+    try:
+        return MmapMode(mode)
+    except ValueError:
+        raise ValueError(
+            f"mode must be {accepted} (or an MmapMode), not {value_text(mode)}{for_path(path)}"
+        ) from None
 
 
 def check_advice(advice: object, path: object = None) -> MmapAdvice | None:
@@ -101,6 +129,22 @@ def check_options(
         check_type(huge_pages, bool, "huge_pages", path),
         check_advice(advice, path),
     )
+
+
+def check_permissions(permissions: object, path: object = None) -> int:
+    """The mode bits of a file to create: an int in 0 .. 0o7777.
+
+    >>> check_permissions(0o600)
+    384
+    """
+    n = check_type(permissions, int, "permissions", path)
+    if not 0 <= n <= 0o7777:
+        shown = f"{n:#o}" if n.bit_length() <= 64 else f"<{n.bit_length()}-bit int>"
+        raise ValueError(
+            f"permissions {shown}{for_path(path)} is invalid: "
+            "it must be file mode bits between 0 and 0o7777"
+        )
+    return n
 
 
 def check_chunk_size(size: object, m: object = None) -> int:

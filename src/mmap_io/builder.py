@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._validate import check_advice, check_mode, check_size, check_type, fspath
-from .enums import MmapAdvice, MmapMode, TouchHint
+from ._validate import (
+    check_advice,
+    check_mode,
+    check_permissions,
+    check_size,
+    check_type,
+    fspath,
+)
+from .enums import MmapAdvice, MmapMode, ModeLike, TouchHint
 from .errors import for_path
 from .flush import FlushPolicy
 
@@ -26,9 +33,11 @@ class MmapBuilder:
         "_advice",
         "_cls",
         "_flush_policy",
+        "_follow_symlinks",
         "_huge_pages",
         "_mode",
         "_path",
+        "_permissions",
         "_size",
         "_touch_hint",
     )
@@ -46,12 +55,16 @@ class MmapBuilder:
         self._flush_policy = FlushPolicy.NEVER
         self._touch_hint = TouchHint.NEVER
         self._huge_pages = False
+        self._permissions = 0o666
+        self._follow_symlinks = True
         self._advice: MmapAdvice | None = None
 
-    def mode(self, mode: MmapMode) -> MmapBuilder:
-        """Set the mode (default ``READ_WRITE``).
+    def mode(self, mode: ModeLike) -> MmapBuilder:
+        """Set the mode (default ``READ_WRITE``): an :class:`MmapMode` or its
+        string, ``"r"``, ``"r+"`` or ``"c"``.
 
         >>> m = MemoryMappedFile.builder("data.bin").mode(MmapMode.READ_ONLY).open()
+        >>> m = MemoryMappedFile.builder("data.bin").mode("c").open()
         """
         self._mode = check_mode(mode, self._path)
         return self
@@ -88,9 +101,27 @@ class MmapBuilder:
         self._huge_pages = check_type(enabled, bool, "huge_pages", self._path)
         return self
 
+    def permissions(self, permissions: int) -> MmapBuilder:
+        """Set the mode bits of a file :meth:`create` or :meth:`open_or_create`
+        makes (default ``0o666``, before the umask).
+
+        >>> m = MemoryMappedFile.builder("ipc.bin").size(4096).permissions(0o600).create()
+        """
+        self._permissions = check_permissions(permissions, self._path)
+        return self
+
+    def follow_symlinks(self, follow: bool = True) -> MmapBuilder:
+        """With ``False``, refuse a symbolic link at the path (errno ``ELOOP``).
+
+        >>> m = MemoryMappedFile.builder("data.bin").follow_symlinks(False).open()
+        """
+        self._follow_symlinks = check_type(follow, bool, "follow_symlinks", self._path)
+        return self
+
     def advice(self, advice: MmapAdvice | None) -> MmapBuilder:
         """Set the :class:`MmapAdvice` applied to the whole mapping at open
-        and after every resize (``None``, the default, leaves the kernel's).
+        and after every resize or refresh (``None``, the default, leaves the
+        kernel's).
 
         >>> m = MemoryMappedFile.builder("big.bin").advice(MmapAdvice.RANDOM).open()
         """
@@ -103,6 +134,7 @@ class MmapBuilder:
             "touch_hint": self._touch_hint,
             "huge_pages": self._huge_pages,
             "advice": self._advice,
+            "follow_symlinks": self._follow_symlinks,
         }
 
     def _need_read_write(self, call: str) -> None:
@@ -127,7 +159,7 @@ class MmapBuilder:
         """
         size = self._need_size("create")
         self._need_read_write("create")
-        return self._cls.create_rw(self._path, size, **self._opts())
+        return self._cls.create_rw(self._path, size, permissions=self._permissions, **self._opts())
 
     def open(self) -> MemoryMappedFile:
         """Open the existing file in the configured mode.
@@ -143,7 +175,9 @@ class MmapBuilder:
         """
         self._need_read_write("open_or_create")
         size = self._need_size("open_or_create")
-        return self._cls.open_or_create(self._path, size, **self._opts())
+        return self._cls.open_or_create(
+            self._path, size, permissions=self._permissions, **self._opts()
+        )
 
     def __repr__(self) -> str:
         return (

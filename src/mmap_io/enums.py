@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import enum
+from typing import Literal
 
 from . import _core
 
-__all__ = ["MmapAdvice", "MmapMode", "TouchHint"]
+__all__ = ["MmapAdvice", "MmapMode", "ModeLike", "TouchHint"]
 
 
 class MmapMode(enum.Enum):
     """How a file is mapped; values follow ``numpy.memmap``'s mode strings.
 
+    Everywhere a mode is taken, the strings ``"r"``, ``"r+"`` and ``"c"``
+    are accepted too.
+
     >>> MmapMode("r+")
     <MmapMode.READ_WRITE: 'r+'>
+    >>> load_mmap("data.bin", "r").mode
+    <MmapMode.READ_ONLY: 'r'>
     """
 
     READ_ONLY = "r"
@@ -24,6 +30,9 @@ class MmapMode(enum.Enum):
     def _access(self) -> int:
         return _ACCESS[self]
 
+
+# What a parameter taking a mode accepts: a member or its value.
+ModeLike = MmapMode | Literal["r", "r+", "c"]
 
 _ACCESS = {
     MmapMode.READ_ONLY: _core.ACCESS_READ,

@@ -15,9 +15,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 from . import _core
 from ._base import MappingBase
 from ._offload import run_sync
-from ._validate import Options, check_mode, check_options, check_size, fspath
+from ._validate import (
+    Options,
+    check_mode,
+    check_options,
+    check_permissions,
+    check_size,
+    check_type,
+    fspath,
+)
 from .builder import MmapBuilder
-from .enums import MmapAdvice, MmapMode, TouchHint
+from .enums import MmapAdvice, MmapMode, ModeLike, TouchHint
 from .errors import (
     MappingClosedError,
     ResizeFailedError,
@@ -53,11 +61,21 @@ _OPEN_FLAGS = {
 }
 
 
-def _open(path: str, flags: int, context: str) -> int:
+def _open(
+    path: str, flags: int, context: str, follow_symlinks: bool = True, permissions: int = 0o666
+) -> int:
+    if not follow_symlinks:
+        flags |= os.O_NOFOLLOW
     try:
-        return os.open(path, flags | _O_FLAGS, 0o644)
+        fd = os.open(path, flags | _O_FLAGS, permissions)
     except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow_symlinks:
+            context = f"{context} (follow_symlinks=False, and the path is a symbolic link)"
         raise from_oserror(exc, path, context) from None
+    # O_NONBLOCK was for opening only: the mapping's descriptor is handed
+    # out (fileno(), unmap()) and must behave like one from open().
+    os.set_blocking(fd, True)
+    return fd
 
 
 class MemoryMappedFile(MappingBase):
@@ -72,16 +90,24 @@ class MemoryMappedFile(MappingBase):
         ...     bytes(m.as_slice(0, 5))
         b'hello'
 
+    It indexes like stdlib ``mmap``: ``m[i]`` is an int, ``m[a:b:s]`` a
+    ``bytes`` copy, and ``m[a:b] = data`` / ``m[i] = v`` write::
+
+        >>> m[0], m[1:5], m[4::-1]
+        (104, b'ello', b'olleh')
+        >>> m[0:5] = b"HELLO"
+
     Every constructor takes the keyword-only options
     ``flush_policy=FlushPolicy.NEVER``, ``touch_hint=TouchHint.NEVER``,
     ``huge_pages=False`` and ``advice=None`` (an :class:`MmapAdvice` applied
-    to the whole mapping at open and again after every resize, say
-    ``MmapAdvice.RANDOM`` for random reads of a file bigger than memory).
+    to the whole mapping at open and again after every resize or refresh,
+    say ``MmapAdvice.RANDOM`` for random reads of a file bigger than memory).
     """
 
     __slots__ = (
         "_advice",
         "_flusher",
+        "_follow_symlinks",
         "_huge_pages",
         "_mode",
         "_path_obj",
@@ -97,7 +123,7 @@ class MemoryMappedFile(MappingBase):
     _advice: MmapAdvice | None
     _path_obj: Path | None
     _flusher: Any
-    _watches: set[WatchHandle] | None
+    _watches: weakref.WeakSet[WatchHandle] | None
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         raise TypeError(
@@ -111,12 +137,12 @@ class MemoryMappedFile(MappingBase):
     def _from_fd(
         cls,
         fd: int,
-        mode: MmapMode,
+        mode: ModeLike,
         path: str | None,
         options: Options,
     ) -> Self:
         policy, hint, huge, advice = options
-        check_mode(mode, path)
+        mode = check_mode(mode, path)
         try:
             st = os.fstat(fd)
         except OSError as exc:
@@ -125,6 +151,10 @@ class MemoryMappedFile(MappingBase):
             raise os_error(errno.EISDIR, path, "cannot map a directory")
         if stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
             raise os_error(errno.ENODEV, path, "cannot map a pipe or socket")
+        if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            # Their size reads as 0: they would map silently as empty.
+            kind = "character" if stat.S_ISCHR(st.st_mode) else "block"
+            raise os_error(errno.ENODEV, path, f"cannot map a {kind} device")
         size = st.st_size
         if size == 0 and mode is not MmapMode.READ_ONLY:
             raise ResizeFailedError(
@@ -148,6 +178,7 @@ class MemoryMappedFile(MappingBase):
         self._advice = advice
         self._flusher = None
         self._watches = None
+        self._follow_symlinks = True
         try:
             self._apply_open_advice()
         except BaseException:
@@ -164,8 +195,8 @@ class MemoryMappedFile(MappingBase):
     def _apply_open_advice(self) -> None:
         """madvise the whole mapping with the ``advice=`` it was opened with.
 
-        Runs at open and after every change of size: a new or moved area
-        starts with the kernel's default advice.
+        Runs at open and after every change of size (resize, refresh): a
+        new or moved area starts with the kernel's default advice.
         """
         if self._advice is not None and len(self):
             self._advise(0, len(self), self._advice.value)
@@ -186,22 +217,29 @@ class MemoryMappedFile(MappingBase):
     def _open_existing(
         cls,
         path: PathLike,
-        mode: MmapMode,
+        mode: ModeLike,
         flush_policy: object = FlushPolicy.NEVER,
         touch_hint: object = TouchHint.NEVER,
         huge_pages: object = False,
-        advice: object = None,
         context: str = "cannot open",
+        follow_symlinks: object = True,
+        advice: object = None,
     ) -> Self:
         """Map the existing file ``path`` in ``mode`` (checked first)."""
-        flags = _OPEN_FLAGS[check_mode(mode, path)]
+        mode = check_mode(mode, path)
+        flags = _OPEN_FLAGS[mode]
         p = fspath(path)
         options = check_options(flush_policy, touch_hint, huge_pages, advice, p)
-        fd = _open(p, flags, context)
+        follow = check_type(follow_symlinks, bool, "follow_symlinks", p)
+        fd = _open(p, flags, context, follow)
         try:
-            return cls._from_fd(fd, mode, p, options)
+            return cls._from_fd(fd, mode, p, options)._following(follow)
         finally:
             os.close(fd)
+
+    def _following(self, follow_symlinks: bool) -> Self:
+        self._follow_symlinks = follow_symlinks  # kept for pickling
+        return self
 
     @classmethod
     def _create(
@@ -211,12 +249,17 @@ class MemoryMappedFile(MappingBase):
         options: Options,
         truncate: bool,
         context: str,
+        permissions: object,
+        follow_symlinks: object,
     ) -> Self:
-        """Open ``p`` read-write, creating it; give it ``size`` bytes when it is
-        new, truncated or empty; map it. A file this call created is removed
-        again if anything fails."""
+        """Open ``p`` read-write, creating it (with ``permissions``, before the
+        umask); give it ``size`` bytes when it is new, truncated or empty; map
+        it. A file this call created is removed again if anything fails."""
+        mode_bits = check_permissions(permissions, p)
+        follow = check_type(follow_symlinks, bool, "follow_symlinks", p)
         existed = os.path.lexists(p)
-        fd = _open(p, os.O_RDWR | os.O_CREAT | (os.O_TRUNC if truncate else 0), context)
+        flags = os.O_RDWR | os.O_CREAT | (os.O_TRUNC if truncate else 0)
+        fd = _open(p, flags, context, follow, mode_bits)
         try:
             try:
                 st = os.fstat(fd)
@@ -225,7 +268,7 @@ class MemoryMappedFile(MappingBase):
                     os.ftruncate(fd, size)
             except OSError as exc:
                 raise from_oserror(exc, p, "cannot size") from None
-            m = cls._from_fd(fd, MmapMode.READ_WRITE, p, options)
+            m = cls._from_fd(fd, MmapMode.READ_WRITE, p, options)._following(follow)
             return m._created(p, not existed) if sized else m
         except BaseException:
             if not existed:
@@ -244,11 +287,17 @@ class MemoryMappedFile(MappingBase):
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
         advice: MmapAdvice | None = None,
+        permissions: int = 0o666,
+        follow_symlinks: bool = True,
     ) -> Self:
         """Create (or truncate) ``path`` to ``size`` zero bytes and map it read-write.
 
         ``size`` must be 1 .. 128 TiB (else :class:`ResizeFailedError`, and no
-        file is created).
+        file is created). A new file gets the mode bits ``permissions``
+        (before the umask, like ``os.open``), e.g. ``0o600`` for a private
+        IPC file. Like ``open()``, a symbolic link at ``path`` is followed;
+        ``follow_symlinks=False`` refuses it (an ``OSError`` of errno
+        ``ELOOP``).
 
         >>> m = MemoryMappedFile.create_rw("log.bin", 1 << 20)
         >>> len(m)
@@ -257,7 +306,7 @@ class MemoryMappedFile(MappingBase):
         p = fspath(path)
         size = check_size(size, "size", p)
         options = check_options(flush_policy, touch_hint, huge_pages, advice, p)
-        return cls._create(p, size, options, truncate=True, context="cannot create")
+        return cls._create(p, size, options, True, "cannot create", permissions, follow_symlinks)
 
     @classmethod
     def open_ro(
@@ -268,15 +317,26 @@ class MemoryMappedFile(MappingBase):
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
         advice: MmapAdvice | None = None,
+        follow_symlinks: bool = True,
     ) -> Self:
         """Map an existing file read-only; an empty file gives an empty mapping.
+
+        ``follow_symlinks=False`` refuses a symbolic link at ``path`` (an
+        ``OSError`` of errno ``ELOOP``); by default it is followed, like
+        ``open()``.
 
         >>> m = MemoryMappedFile.open_ro("data.bin")
         >>> m.read_bytes(0, 5)
         b'hello'
         """
         return cls._open_existing(
-            path, MmapMode.READ_ONLY, flush_policy, touch_hint, huge_pages, advice
+            path,
+            MmapMode.READ_ONLY,
+            flush_policy,
+            touch_hint,
+            huge_pages,
+            follow_symlinks=follow_symlinks,
+            advice=advice,
         )
 
     @classmethod
@@ -288,14 +348,25 @@ class MemoryMappedFile(MappingBase):
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
         advice: MmapAdvice | None = None,
+        follow_symlinks: bool = True,
     ) -> Self:
         """Map an existing, non-empty file read-write.
+
+        ``follow_symlinks=False`` refuses a symbolic link at ``path`` (an
+        ``OSError`` of errno ``ELOOP``); by default it is followed, like
+        ``open()``.
 
         >>> with MemoryMappedFile.open_rw("data.bin") as m:
         ...     m.update_region(0, b"HELLO")
         """
         return cls._open_existing(
-            path, MmapMode.READ_WRITE, flush_policy, touch_hint, huge_pages, advice
+            path,
+            MmapMode.READ_WRITE,
+            flush_policy,
+            touch_hint,
+            huge_pages,
+            follow_symlinks=follow_symlinks,
+            advice=advice,
         )
 
     @classmethod
@@ -307,14 +378,25 @@ class MemoryMappedFile(MappingBase):
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
         advice: MmapAdvice | None = None,
+        follow_symlinks: bool = True,
     ) -> Self:
         """Map an existing file copy-on-write: writes stay private to this mapping.
+
+        ``follow_symlinks=False`` refuses a symbolic link at ``path`` (an
+        ``OSError`` of errno ``ELOOP``); by default it is followed, like
+        ``open()``.
 
         >>> with MemoryMappedFile.open_cow("data.bin") as m:
         ...     m.update_region(0, b"scratch")   # the file is unchanged
         """
         return cls._open_existing(
-            path, MmapMode.COPY_ON_WRITE, flush_policy, touch_hint, huge_pages, advice
+            path,
+            MmapMode.COPY_ON_WRITE,
+            flush_policy,
+            touch_hint,
+            huge_pages,
+            follow_symlinks=follow_symlinks,
+            advice=advice,
         )
 
     @classmethod
@@ -327,23 +409,30 @@ class MemoryMappedFile(MappingBase):
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
         advice: MmapAdvice | None = None,
+        permissions: int = 0o666,
+        follow_symlinks: bool = True,
     ) -> Self:
         """Open ``path`` read-write, creating it at ``default_size`` if missing.
 
-        An existing empty file is grown to ``default_size`` too.
+        An existing empty file is grown to ``default_size`` too. A file it
+        creates gets the mode bits ``permissions`` (before the umask); an
+        existing one keeps its own. ``follow_symlinks=False`` refuses a
+        symbolic link at ``path`` (errno ``ELOOP``).
 
         >>> m = MemoryMappedFile.open_or_create("state.bin", 4096)
         """
         p = fspath(path)
         size = check_size(default_size, "default_size", p)
         options = check_options(flush_policy, touch_hint, huge_pages, advice, p)
-        return cls._create(p, size, options, truncate=False, context="cannot open or create")
+        return cls._create(
+            p, size, options, False, "cannot open or create", permissions, follow_symlinks
+        )
 
     @classmethod
     def from_file(
         cls,
         file: int | _HasFileno,
-        mode: MmapMode,
+        mode: ModeLike,
         path: PathLike | None = None,
         *,
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
@@ -353,14 +442,15 @@ class MemoryMappedFile(MappingBase):
     ) -> Self:
         """Map an already-open file: an int fd or an object with ``fileno()``.
 
-        The mapping keeps its own duplicate of the descriptor, so the file
-        object may be closed afterwards. ``path`` defaults to the file
-        object's ``name`` when that is a path.
+        ``mode`` is an :class:`MmapMode` or its string (``"r"``, ``"r+"``,
+        ``"c"``). The mapping keeps its own duplicate of the descriptor, so
+        the file object may be closed afterwards. ``path`` defaults to the
+        file object's ``name`` when that is a path.
 
         >>> with open("data.bin", "r+b") as f:
-        ...     m = MemoryMappedFile.from_file(f, MmapMode.READ_WRITE)
-        >>> m.path.name
-        'data.bin'
+        ...     m = MemoryMappedFile.from_file(f, "r+")
+        >>> m.path.name, m.mode
+        ('data.bin', <MmapMode.READ_WRITE: 'r+'>)
         """
         if isinstance(file, int) and not isinstance(file, bool):
             fd = file
@@ -459,34 +549,60 @@ class MemoryMappedFile(MappingBase):
         super().resize(new_size)
         self._apply_open_advice()
 
+    def refresh(self) -> int:
+        """Re-read the backing file's size and grow or shrink the mapping to it.
+
+        So a reader can follow a file another process appends to or
+        truncates; returns the new length (an empty file gives an empty
+        mapping). Every mode. Raises :class:`BusyError`, leaving the mapping
+        intact, while exported views are alive. Copy-on-write mappings keep
+        their private changes. The mapping may move: advice or locks set
+        with ``advise()`` or ``lock()`` need not survive, but the
+        ``advice=`` it was opened with is applied to the new size again.
+
+        >>> m.refresh()
+        8192
+        """
+        size = super().refresh()
+        self._apply_open_advice()
+        return size
+
     def __repr__(self) -> str:
         path = str(self._path_obj) if self._path_obj is not None else None
-        state = "closed" if self.closed else f"len={len(self)}"
-        return f"<{type(self).__name__} path={path!r} mode={self._mode.name} {state}>"
+        return f"<{type(self).__name__} path={path!r} mode={self._mode.name} {self._state_text()}>"
 
     def close(self) -> None:
         """Flush (unless the policy is NEVER), unmap and close; stop the
         ``every_millis`` thread and the watches before returning.
 
-        Idempotent. Raises :class:`BusyError`, and stays open, while exported
-        views are alive. If the flush before closing fails, or a background
-        flush failed and no ``flush()`` has reported it yet, raises
-        :class:`FlushFailedError` after closing.
+        Idempotent, and never refused: views still alive (memoryviews, numpy
+        arrays, atomic views) stay usable and keep the memory mapped and the
+        descriptor open until the last of them is released. If the flush
+        before closing fails, or a background flush failed and no
+        ``flush()`` has reported it yet, raises :class:`FlushFailedError`
+        after closing.
 
+        >>> a = m.as_array("u1")
         >>> m.close(); m.closed
         True
+        >>> a[:5].tobytes()  # still valid; the memory goes with the last view
+        b'hello'
         """
         try:
             super().close()
         finally:
-            if self.closed:
-                flusher = getattr(self, "_flusher", None)
-                if flusher is not None:
-                    self._flusher = None
-                    flusher.stop()
-                watches = getattr(self, "_watches", None)
-                if watches:
-                    stop_all(watches)
+            self._stop_threads()
+
+    def _stop_threads(self) -> None:
+        """Once closed, stop the ``every_millis`` thread and the watches."""
+        if self.closed:
+            flusher = getattr(self, "_flusher", None)
+            if flusher is not None:
+                self._flusher = None
+                flusher.stop()
+            watches = getattr(self, "_watches", None)
+            if watches:
+                stop_all(watches)
 
     @needs_watch_extra
     def watch(
@@ -513,7 +629,9 @@ class MemoryMappedFile(MappingBase):
             )
         handle = WatchHandle(str(self._path_obj), self.fileno(), callback, poll_ms)
         if self._watches is None:
-            self._watches = set()
+            # Weak: a running watch is held by its thread, a stopped one by
+            # nothing here (watch/stop cycles must not pile up handles).
+            self._watches = weakref.WeakSet()
             # A mapping collected without close() stops its watches too.
             weakref.finalize(self, stop_all, self._watches)
         self._watches.add(handle)
@@ -522,17 +640,20 @@ class MemoryMappedFile(MappingBase):
     def unmap(self) -> io.FileIO:
         """Close the mapping and return an open ``io.FileIO`` for the same file.
 
-        Raises :class:`BusyError` (and stays mapped) while views are alive.
+        Raises :class:`BusyError` (and stays mapped) while views are alive:
+        the file would otherwise be handed over under memory they still use.
 
         >>> f = m.unmap(); f.read(5)
         b'hello'
         """
         fd = os.dup(self.fileno())
         try:
-            self.close()
+            self._close_idle("unmap")
         except BaseException:
             os.close(fd)
             raise
+        finally:
+            self._stop_threads()
         os.lseek(fd, 0, os.SEEK_SET)
         f = io.FileIO(fd, "r+b" if self._mode is MmapMode.READ_WRITE else "rb", closefd=True)
         if self._path_obj is not None:
@@ -555,6 +676,7 @@ class MemoryMappedFile(MappingBase):
                 self._policy,
                 self._touch_hint,
                 self._huge_pages,
+                self._follow_symlinks,
                 self._advice,
             ),
         )
@@ -567,9 +689,12 @@ def _reopen(
     policy: FlushPolicy,
     hint: TouchHint,
     huge: bool,
+    follow_symlinks: bool = True,
     advice: MmapAdvice | None = None,
 ) -> MemoryMappedFile:
-    return cls._open_existing(path, mode, policy, hint, huge, advice, "cannot reopen")
+    return cls._open_existing(
+        path, mode, policy, hint, huge, "cannot reopen", follow_symlinks, advice
+    )
 
 
 def _write_then_flush(m: MemoryMappedFile, offset: int, data: Buffer) -> None:

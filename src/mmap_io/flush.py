@@ -25,10 +25,10 @@ _NAMES: Final = {_BYTES: "every_bytes", _WRITES: "every_writes", _MILLIS: "every
 class _NotAnIntError(TypeError, ValueError):
     """A policy threshold that is not an int at all.
 
-    The contract says thresholds that are not positive ints raise
-    ``ValueError``; a wrong type is a ``TypeError`` to Python users. This
-    error is both, so either ``except`` clause catches it (like
-    ``io.UnsupportedOperation``, which is both ``OSError`` and ``ValueError``).
+    Thresholds that are not positive ints raise ``ValueError``; a wrong
+    type is a ``TypeError`` to Python users. This error is both, so either
+    ``except`` clause catches it (like ``io.UnsupportedOperation``, which is
+    both ``OSError`` and ``ValueError``).
 
     >>> try:
     ...     FlushPolicy.every_bytes(1.5)

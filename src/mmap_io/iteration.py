@@ -5,13 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from ._core import SizedIterator
 from ._validate import check_chunk_size
 from .readahead import read_ahead
 
 if TYPE_CHECKING:
     from ._base import MappingBase
 
-__all__ = ["ChunksMut", "iter_chunks_owned", "iter_views"]
+__all__ = ["ChunksMut", "SizedIterator", "chunk_count", "iter_chunks_owned", "iter_views"]
+
+
+def chunk_count(total: int, size: int) -> int:
+    """How many ``size``-byte chunks cover ``total`` bytes (the last may be
+    shorter; none for zero bytes).
+
+    >>> chunk_count(10, 4), chunk_count(8, 4), chunk_count(0, 4)
+    (3, 2, 0)
+    """
+    return -(-total // size)
 
 
 def _release(view: memoryview) -> None:
@@ -75,7 +86,7 @@ class ChunksMut:
         m._check_writable()
 
     def __len__(self) -> int:
-        return -(-len(self._m) // self._size)
+        return chunk_count(len(self._m), self._size)
 
     def __iter__(self) -> Iterator[memoryview]:
         return iter_views(self._m, self._size, self._m.as_slice_mut)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ._base import MappingBase
 from ._validate import check_type
-from .enums import MmapMode
+from .enums import ModeLike
 from .errors import from_oserror
 from .file import MemoryMappedFile, PathLike
 
@@ -27,18 +27,24 @@ __all__ = [
 ]
 
 
-def create_mmap(path: PathLike, size: int) -> MemoryMappedFile:
+def create_mmap(
+    path: PathLike, size: int, *, permissions: int = 0o666, follow_symlinks: bool = True
+) -> MemoryMappedFile:
     """Create ``path`` with ``size`` zero bytes and map it read-write (= ``create_rw``).
 
-    >>> m = create_mmap("new.bin", 4096)
+    >>> m = create_mmap("new.bin", 4096, permissions=0o600)
     """
-    return MemoryMappedFile.create_rw(path, size)
+    return MemoryMappedFile.create_rw(
+        path, size, permissions=permissions, follow_symlinks=follow_symlinks
+    )
 
 
-def load_mmap(path: PathLike, mode: MmapMode) -> MemoryMappedFile:
-    """Map an existing file in ``mode``.
+def load_mmap(path: PathLike, mode: ModeLike) -> MemoryMappedFile:
+    """Map an existing file in ``mode``: an :class:`MmapMode` or its string,
+    ``"r"``, ``"r+"`` or ``"c"``.
 
     >>> m = load_mmap("new.bin", MmapMode.READ_ONLY)
+    >>> m = load_mmap("new.bin", "r+")
     """
     return MemoryMappedFile._open_existing(path, mode)
 

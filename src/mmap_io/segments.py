@@ -55,6 +55,14 @@ class Segment:
     def __len__(self) -> int:
         return self._length
 
+    def is_empty(self) -> bool:
+        """True when the segment has length zero.
+
+        >>> m.segment(4, 0).is_empty(), m.segment(0, 4).is_empty()
+        (True, False)
+        """
+        return self._length == 0
+
     def as_slice(self) -> memoryview:
         """Zero-copy read-only view of the segment.
 

@@ -25,7 +25,7 @@ import logging
 import os
 import threading
 import types
-from collections.abc import Callable
+from collections.abc import Callable, MutableSet
 from dataclasses import dataclass
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
@@ -259,7 +259,7 @@ class WatchHandle:
             log.exception("watch callback for %r failed on %r", self._path, event)
 
 
-def stop_all(handles: set[WatchHandle]) -> None:
+def stop_all(handles: MutableSet[WatchHandle]) -> None:
     """Stop every handle in ``handles`` (used by close() and finalizers)."""
     for handle in list(handles):
         with contextlib.suppress(Exception):
