@@ -113,11 +113,14 @@ copy_extent(const CopyJob *j, Py_ssize_t *lo, Py_ssize_t *span)
 
 /* Reads of MMAPIO_PREAD_MIN bytes and more from a shared file mapping
  * whose range is mostly not in the page cache use pread() instead of the
- * copy: the copy faults the range in one read-around window at a time,
- * while one pread() lets the kernel read the whole request ahead.  Single
- * reads at random offsets of a cold file took 10.5 / 19.9 / 176 ms by copy
- * for 1 / 4 / 64 MiB, 5.2 / 7.7 / 83 ms by pread(); for ranges mostly
- * cached the copy wins.
+ * copy: the copy faults the range in one read-around window at a time
+ * (read_ahead_kb around each fault, 8 MiB on the test machine, however
+ * little was asked for), while one pread() reads what was asked and lets
+ * the kernel read ahead of it.  Single reads at random offsets of a cold
+ * file took 14 / 14 / 17 / 39 / 148 ms by copy for 256 KiB / 1 / 4 / 16 /
+ * 64 MiB, 0.6 / 2.2 / 6.9 / 27 / 86 ms by pread().  Below 256 KiB the
+ * copy runs with the GIL held (MMAPIO_BIG_COPY and up release it), and a
+ * mincore() per read would cost warm reads more than it saves cold ones.
  *
  * It returns the same bytes: a shared mapping and pread() see the same
  * page-cache pages (copy-on-write mappings are left out, their private
@@ -126,7 +129,7 @@ copy_extent(const CopyJob *j, Py_ssize_t *lo, Py_ssize_t *span)
  * middle.  It fails the same way: where the file now ends inside the
  * range, the mapping reads zeros to the end of that page and faults past
  * it, and so does pread_job (zeros, then NOGIL_SIGBUS). */
-#define MMAPIO_PREAD_MIN ((Py_ssize_t)1024 * 1024)
+#define MMAPIO_PREAD_MIN ((Py_ssize_t)256 * 1024)
 
 /* The descriptor pread_job reads from: on Linux a second open file
  * description of the same file (through /proc/self/fd), opened on first
@@ -176,7 +179,8 @@ wants_pread(Mapping *m, const CopyJob *j)
     Py_ssize_t pages = (end - start + ps - 1) / ps;
     unsigned char *vec = (unsigned char *)j->buf;
     /* A cached first page says "warm" for the price of one page: the
-     * mincore() of a whole warm range cost a warm 1 MiB copy 4%. */
+     * mincore() of a whole warm range cost a warm 1 MiB copy 4%, one
+     * page costs a warm 256 KiB copy about 2%. */
     if (pages > j->len || page_mincore(m, start, ps, vec) != 0 ||
         (vec[0] & 1) || page_mincore(m, start, end - start, vec) != 0) {
         return 0;
