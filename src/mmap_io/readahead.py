@@ -13,10 +13,11 @@ brings in carry no read-ahead marks, so its own read-ahead stops).
 synchronous: with small windows 4x slower.
 
 With ``MmapAdvice.RANDOM`` the kernel reads only the faulting page, and a
-scan stalls on one disk read per page: 25 s for that scan, 30x the
-default advice. There :class:`ReadAhead` keeps a window ahead of the
-cursor with ``madvise(MADV_WILLNEED)`` (1.4 s): one check per half
-window, and hints only for pages not cached yet.
+scan stalls on one disk read per page: 15 to 25 s for that scan, 30x to
+36x the default advice. There :class:`ReadAhead` keeps a window ahead of
+the cursor with ``madvise(MADV_WILLNEED)`` (0.65 to 1.7 s, 1.2x to 1.6x
+the default advice): one check per half window, and hints only for pages
+not cached yet.
 
 The kernel caps each ``WILLNEED`` call at the device's read-ahead
 (``max(read_ahead_kb, max_sectors_kb)``) and silently drops the rest, so
