@@ -360,19 +360,17 @@ atomic_raise_misaligned(ModState *st, Mapping *m, PyObject *offo, int width)
     PyObject *req = idx ? PyLong_FromLong(width) : NULL;
     PyObject *w = req ? where(m) : NULL;
     PyObject *text = w ? int_text(idx) : NULL;
-    PyObject *msg = text ? PyUnicode_FromFormat(
-                               "offset %U is not aligned for %s: it must be a "
-                               "multiple of %d (mapping%U)", text,
-                               atomic_name(width), width, w)
-                         : NULL;
-    raise_exc(msg ? exc_with_attrs(st->MisalignedError, msg, "required", req,
-                                   "offset", idx, NULL, NULL)
-                  : NULL);
+    if (text != NULL) {
+        raise_exc(exc_with_attrs(st->MisalignedError, "required", req,
+                                 "offset", idx, NULL, NULL,
+                                 "offset %U is not aligned for %s: it must "
+                                 "be a multiple of %d (mapping%U)", text,
+                                 atomic_name(width), width, w));
+    }
     Py_XDECREF(idx);
     Py_XDECREF(req);
     Py_XDECREF(w);
     Py_XDECREF(text);
-    Py_XDECREF(msg);
     return NULL;
 }
 
@@ -833,14 +831,13 @@ atomic_raise_index(AtomicSlice *s, Py_ssize_t i, PyObject *key)
     PyObject *tot = off ? PyLong_FromSsize_t(s->mapping->size) : NULL;
     PyObject *shown = tot ? int_text(key != NULL ? key : io) : NULL;
     PyObject *desc = shown ? atomic_describe(s->mapping) : NULL;
-    PyObject *msg = desc ? PyUnicode_FromFormat(
-                               "index %U is out of range for an AtomicSlice "
-                               "of %zd %s at offset %zd%U", shown, s->count,
-                               atomic_name(s->width), s->offset, desc)
-                         : NULL;
-    raise_exc(msg ? exc_with_attrs(st->OutOfBoundsError, msg, "offset", off,
-                                   "length", w, "total", tot)
-                  : NULL);
+    if (desc != NULL) {
+        raise_exc(exc_with_attrs(st->OutOfBoundsError, "offset", off,
+                                 "length", w, "total", tot,
+                                 "index %U is out of range for an AtomicSlice "
+                                 "of %zd %s at offset %zd%U", shown, s->count,
+                                 atomic_name(s->width), s->offset, desc));
+    }
     Py_XDECREF(io);
     Py_XDECREF(w);
     Py_XDECREF(prod);
@@ -849,7 +846,6 @@ atomic_raise_index(AtomicSlice *s, Py_ssize_t i, PyObject *key)
     Py_XDECREF(tot);
     Py_XDECREF(shown);
     Py_XDECREF(desc);
-    Py_XDECREF(msg);
     return NULL;
 }
 

@@ -468,18 +468,12 @@ static PyObject *
 raise_busy(Mapping *m, const char *what)
 {
     ModState *st = state_of((PyObject *)m);
-    if (st == NULL) {
-        return NULL;
-    }
-    PyObject *w = where(m);
-    PyObject *views = w ? describe_exports(m) : NULL;
+    PyObject *views = st ? describe_exports(m) : NULL;
     if (views != NULL) {
-        raise_fmt(st->BusyError,
-                  "cannot %s mapping%U: %U still alive (release or delete "
-                  "them first)", what, w, views);
+        raise_cannot(m, st->BusyError, what, ": %U still alive (release or "
+                     "delete them first)", views);
+        Py_DECREF(views);
     }
-    Py_XDECREF(w);
-    Py_XDECREF(views);
     return NULL;
 }
 
