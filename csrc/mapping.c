@@ -339,26 +339,46 @@ Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
 static int flush_for_close(Mapping *m, const char **step);
 static PyObject *report_deferred(Mapping *m, int rc);
 
-/* Unmap and close the fd; the caller holds the GIL and no export is left. */
-static void
-release_mapping(Mapping *m)
+/* The memory and descriptor a closing mapping gives up. */
+typedef struct {
+    char *data;
+    size_t len;
+    int fd;
+} DetachedMap;
+
+/* Mark `m` closed and hand over its memory and descriptor, for
+ * unmap_detached() to let go of (with or without the GIL). */
+static DetachedMap
+detach_mapping(Mapping *m)
 {
-    char *data = m->data;
-    size_t len = (size_t)m->map_size;
-    int fd = m->fd;
+    DetachedMap d = {m->data, (size_t)m->map_size, m->fd};
     m->data = NULL;
     m->size = 0;
     m->map_size = 0;
     m->fd = -1;
     m->closed = 1;
     m->unmap_owed = 0;
+    return d;
+}
+
+static void
+unmap_detached(DetachedMap d)
+{
+    if (d.data != NULL) {
+        munmap(d.data, d.len);
+    }
+    if (d.fd >= 0) {
+        close(d.fd);
+    }
+}
+
+/* Unmap and close the fd; the caller holds the GIL and no export is left. */
+static void
+release_mapping(Mapping *m)
+{
+    DetachedMap d = detach_mapping(m);
     Py_BEGIN_ALLOW_THREADS
-    if (data != NULL) {
-        munmap(data, len);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
+    unmap_detached(d);
     Py_END_ALLOW_THREADS
 }
 
