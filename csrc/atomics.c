@@ -621,16 +621,6 @@ Atomic_get_released(PyObject *self, void *Py_UNUSED(c))
     return PyBool_FromLong(((AtomicHead *)self)->mapping == NULL);
 }
 
-static void
-Atomic_dealloc(PyObject *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-    PyObject_GC_UnTrack(self);
-    atomic_release((AtomicHead *)self);
-    PyObject_GC_Del(self);
-    Py_DECREF(tp);
-}
-
 static int
 Atomic_traverse(PyObject *self, visitproc visit, void *arg)
 {
@@ -655,10 +645,7 @@ Atomic_clear(PyObject *self)
      "__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n"   \
      "--\n\nRelease the " WHAT "."},
 
-#define ATOMIC_LIFECYCLE_SLOTS                                               \
-    {Py_tp_dealloc, Atomic_dealloc},                                         \
-    {Py_tp_traverse, Atomic_traverse},                                       \
-    {Py_tp_clear, Atomic_clear},
+#define ATOMIC_LIFECYCLE_SLOTS MMAPIO_GC_SLOTS(Atomic, mmapio_gc_dealloc)
 
 #define ATOMIC_TPFLAGS                                                       \
     (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION |                \

@@ -561,25 +561,10 @@ Mapping_close_idle(PyObject *self, PyObject *arg)
     return close_mapping((Mapping *)self, what);
 }
 
-static int
-Mapping_traverse(PyObject *self, visitproc visit, void *arg)
-{
-    Py_VISIT(Py_TYPE(self));
-    Py_VISIT(((Mapping *)self)->path);
-    Py_VISIT(((Mapping *)self)->request_type);
-    Py_VISIT(((Mapping *)self)->flush_error);
-    return 0;
-}
-
-static int
-Mapping_clear(PyObject *self)
-{
-    Py_CLEAR(((Mapping *)self)->path);
-    Py_CLEAR(((Mapping *)self)->flush_error);
-    Py_CLEAR(((Mapping *)self)->sync_dir);
-    Py_CLEAR(((Mapping *)self)->request_type);
-    return 0;
-}
+/* The references a mapping owns (sync_dir is bytes: visiting it is a
+ * no-op, listing it keeps one list for traverse and clear). */
+#define MAPPING_REFS(X) X(path) X(flush_error) X(sync_dir) X(request_type)
+MMAPIO_GC_REFS(Mapping, Mapping, MAPPING_REFS)
 
 static void
 Mapping_dealloc(PyObject *self)
