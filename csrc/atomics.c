@@ -14,9 +14,10 @@
  * FileTruncatedError instead of killing the process with SIGBUS.
  *
  * AtomicU64, AtomicU32 and AtomicSlice share one header (ATOMIC_HEAD), one
- * lifecycle (release/traverse/clear/dealloc, Atomic_*), and the two view
- * types one method table: the item width is a field, and atomic_do() is
- * the one place that branches on it.
+ * lifecycle (release/traverse/clear, Atomic_*; the core's mmapio_gc_dealloc
+ * frees them) and one repr frame (atomic_repr_of), and the two view types
+ * one method table: the item width is a field, and atomic_do() is the one
+ * place that branches on it.
  *
  * Methods are METH_NOARGS/METH_O/METH_FASTCALL and parse their ints with
  * PyLong_AsUnsignedLongLong, whose one-digit case is a plain load: these
@@ -664,38 +665,39 @@ atomic_describe(Mapping *m)
     return PyUnicode_FromFormat(" path=%R", m->path);
 }
 
+/* "<{body}{where}>": a repr's text (a new reference, consumed; NULL
+ * passes an error through) followed by where the object's memory is. */
+static PyObject *
+atomic_repr_of(AtomicHead *a, PyObject *body)
+{
+    PyObject *desc = body ? atomic_describe(a->mapping) : NULL;
+    PyObject *r = desc ? PyUnicode_FromFormat("<%U%U>", body, desc) : NULL;
+    Py_XDECREF(body);
+    Py_XDECREF(desc);
+    return r;
+}
+
 static PyObject *
 Atomic_repr(PyObject *self)
 {
     AtomicView *a = (AtomicView *)self;
-    PyObject *desc = atomic_describe(a->mapping);
-    if (desc == NULL) {
-        return NULL;
-    }
-    PyObject *r;
+    const char *name = atomic_name(a->width);
     if (a->mapping == NULL) {
-        r = PyUnicode_FromFormat("<%s offset=%zd%U>", atomic_name(a->width),
-                                 a->offset, desc);
+        return atomic_repr_of(
+            a, PyUnicode_FromFormat("%s offset=%zd", name, a->offset));
     }
-    else {
-        /* A repr never fails: a value that cannot be read (the file was
-         * truncated under the mapping) shows as '?'. */
-        PyObject *value = atomic_rmw(a, AOP_LOAD, 0);
-        if (value == NULL) {
-            PyErr_Clear();
-            value = PyUnicode_FromString("?");
-            if (value == NULL) {
-                Py_DECREF(desc);
-                return NULL;
-            }
-        }
-        r = PyUnicode_FromFormat("<%s offset=%zd value=%S%U>",
-                                 atomic_name(a->width), a->offset, value,
-                                 desc);
-        Py_DECREF(value);
+    /* A repr never fails: a value that cannot be read (the file was
+     * truncated under the mapping) shows as '?'. */
+    PyObject *value = atomic_rmw(a, AOP_LOAD, 0);
+    if (value == NULL) {
+        PyErr_Clear();
+        value = PyUnicode_FromString("?");
     }
-    Py_DECREF(desc);
-    return r;
+    PyObject *body = value ? PyUnicode_FromFormat("%s offset=%zd value=%S",
+                                                  name, a->offset, value)
+                           : NULL;
+    Py_XDECREF(value);
+    return atomic_repr_of(a, body);
 }
 
 /* Two views are equal when they are the same cell: the same type (width)
@@ -905,15 +907,10 @@ static PyObject *
 Slice_repr(PyObject *self)
 {
     AtomicSlice *s = (AtomicSlice *)self;
-    PyObject *desc = atomic_describe(s->mapping);
-    if (desc == NULL) {
-        return NULL;
-    }
-    PyObject *r = PyUnicode_FromFormat("<AtomicSlice of %zd %s offset=%zd%U>",
-                                       s->count, atomic_name(s->width),
-                                       s->offset, desc);
-    Py_DECREF(desc);
-    return r;
+    PyObject *body = PyUnicode_FromFormat("AtomicSlice of %zd %s offset=%zd",
+                                          s->count, atomic_name(s->width),
+                                          s->offset);
+    return atomic_repr_of((AtomicHead *)s, body);
 }
 
 /* The index of the item `value` is, or -1: a live view of this slice's
