@@ -99,7 +99,10 @@ class MemoryMappedFile(MappingBase):
 
     Every constructor takes the keyword-only options
     ``flush_policy=FlushPolicy.NEVER``, ``touch_hint=TouchHint.NEVER`` and
-    ``huge_pages=False``.
+    ``huge_pages=False``; those that open a path also take
+    ``follow_symlinks=True``: ``False`` refuses a symbolic link at ``path``
+    (an ``OSError`` of errno ``ELOOP``), where by default it is followed,
+    like ``open()``.
     """
 
     __slots__ = (
@@ -197,8 +200,8 @@ class MemoryMappedFile(MappingBase):
         flush_policy: object = FlushPolicy.NEVER,
         touch_hint: object = TouchHint.NEVER,
         huge_pages: object = False,
-        context: str = "cannot open",
         follow_symlinks: object = True,
+        context: str = "cannot open",
     ) -> Self:
         """Map the existing file ``path`` in ``mode`` (checked first)."""
         mode = check_mode(mode, path)
@@ -294,21 +297,12 @@ class MemoryMappedFile(MappingBase):
     ) -> Self:
         """Map an existing file read-only; an empty file gives an empty mapping.
 
-        ``follow_symlinks=False`` refuses a symbolic link at ``path`` (an
-        ``OSError`` of errno ``ELOOP``); by default it is followed, like
-        ``open()``.
-
         >>> m = MemoryMappedFile.open_ro("data.bin")
         >>> m.read_bytes(0, 5)
         b'hello'
         """
         return cls._open_existing(
-            path,
-            MmapMode.READ_ONLY,
-            flush_policy,
-            touch_hint,
-            huge_pages,
-            follow_symlinks=follow_symlinks,
+            path, MmapMode.READ_ONLY, flush_policy, touch_hint, huge_pages, follow_symlinks
         )
 
     @classmethod
@@ -323,20 +317,11 @@ class MemoryMappedFile(MappingBase):
     ) -> Self:
         """Map an existing, non-empty file read-write.
 
-        ``follow_symlinks=False`` refuses a symbolic link at ``path`` (an
-        ``OSError`` of errno ``ELOOP``); by default it is followed, like
-        ``open()``.
-
         >>> with MemoryMappedFile.open_rw("data.bin") as m:
         ...     m.update_region(0, b"HELLO")
         """
         return cls._open_existing(
-            path,
-            MmapMode.READ_WRITE,
-            flush_policy,
-            touch_hint,
-            huge_pages,
-            follow_symlinks=follow_symlinks,
+            path, MmapMode.READ_WRITE, flush_policy, touch_hint, huge_pages, follow_symlinks
         )
 
     @classmethod
@@ -351,20 +336,11 @@ class MemoryMappedFile(MappingBase):
     ) -> Self:
         """Map an existing file copy-on-write: writes stay private to this mapping.
 
-        ``follow_symlinks=False`` refuses a symbolic link at ``path`` (an
-        ``OSError`` of errno ``ELOOP``); by default it is followed, like
-        ``open()``.
-
         >>> with MemoryMappedFile.open_cow("data.bin") as m:
         ...     m.update_region(0, b"scratch")   # the file is unchanged
         """
         return cls._open_existing(
-            path,
-            MmapMode.COPY_ON_WRITE,
-            flush_policy,
-            touch_hint,
-            huge_pages,
-            follow_symlinks=follow_symlinks,
+            path, MmapMode.COPY_ON_WRITE, flush_policy, touch_hint, huge_pages, follow_symlinks
         )
 
     @classmethod
@@ -621,7 +597,7 @@ def _reopen(
     huge: bool,
     follow_symlinks: bool = True,
 ) -> MemoryMappedFile:
-    return cls._open_existing(path, mode, policy, hint, huge, "cannot reopen", follow_symlinks)
+    return cls._open_existing(path, mode, policy, hint, huge, follow_symlinks, "cannot reopen")
 
 
 def _write_then_flush(m: MemoryMappedFile, offset: int, data: Buffer) -> None:
