@@ -14,9 +14,10 @@
  * FileTruncatedError instead of killing the process with SIGBUS.
  *
  * AtomicU64, AtomicU32 and AtomicSlice share one header (ATOMIC_HEAD), one
- * lifecycle (release/traverse/clear/dealloc, Atomic_*), and the two view
- * types one method table: the item width is a field, and atomic_do() is
- * the one place that branches on it.
+ * lifecycle (release/traverse/clear, Atomic_*; the core's mmapio_gc_dealloc
+ * frees them) and one repr frame (atomic_repr_of), and the two view types
+ * one method table: the item width is a field, and atomic_do() is the one
+ * place that branches on it.
  *
  * Methods are METH_NOARGS/METH_O/METH_FASTCALL and parse their ints with
  * PyLong_AsUnsignedLongLong, whose one-digit case is a plain load: these
@@ -360,19 +361,17 @@ atomic_raise_misaligned(ModState *st, Mapping *m, PyObject *offo, int width)
     PyObject *req = idx ? PyLong_FromLong(width) : NULL;
     PyObject *w = req ? where(m) : NULL;
     PyObject *text = w ? int_text(idx) : NULL;
-    PyObject *msg = text ? PyUnicode_FromFormat(
-                               "offset %U is not aligned for %s: it must be a "
-                               "multiple of %d (mapping%U)", text,
-                               atomic_name(width), width, w)
-                         : NULL;
-    raise_exc(msg ? exc_with_attrs(st->MisalignedError, msg, "required", req,
-                                   "offset", idx, NULL, NULL)
-                  : NULL);
+    if (text != NULL) {
+        raise_exc(exc_with_attrs(st->MisalignedError, "required", req,
+                                 "offset", idx, NULL, NULL,
+                                 "offset %U is not aligned for %s: it must "
+                                 "be a multiple of %d (mapping%U)", text,
+                                 atomic_name(width), width, w));
+    }
     Py_XDECREF(idx);
     Py_XDECREF(req);
     Py_XDECREF(w);
     Py_XDECREF(text);
-    Py_XDECREF(msg);
     return NULL;
 }
 
@@ -623,16 +622,6 @@ Atomic_get_released(PyObject *self, void *Py_UNUSED(c))
     return PyBool_FromLong(((AtomicHead *)self)->mapping == NULL);
 }
 
-static void
-Atomic_dealloc(PyObject *self)
-{
-    PyTypeObject *tp = Py_TYPE(self);
-    PyObject_GC_UnTrack(self);
-    atomic_release((AtomicHead *)self);
-    PyObject_GC_Del(self);
-    Py_DECREF(tp);
-}
-
 static int
 Atomic_traverse(PyObject *self, visitproc visit, void *arg)
 {
@@ -657,10 +646,7 @@ Atomic_clear(PyObject *self)
      "__exit__($self, exc_type=None, exc_value=None, traceback=None, /)\n"   \
      "--\n\nRelease the " WHAT "."},
 
-#define ATOMIC_LIFECYCLE_SLOTS                                               \
-    {Py_tp_dealloc, Atomic_dealloc},                                         \
-    {Py_tp_traverse, Atomic_traverse},                                       \
-    {Py_tp_clear, Atomic_clear},
+#define ATOMIC_LIFECYCLE_SLOTS MMAPIO_GC_SLOTS(Atomic, mmapio_gc_dealloc)
 
 #define ATOMIC_TPFLAGS                                                       \
     (Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION |                \
@@ -679,38 +665,39 @@ atomic_describe(Mapping *m)
     return PyUnicode_FromFormat(" path=%R", m->path);
 }
 
+/* "<{body}{where}>": a repr's text (a new reference, consumed; NULL
+ * passes an error through) followed by where the object's memory is. */
+static PyObject *
+atomic_repr_of(AtomicHead *a, PyObject *body)
+{
+    PyObject *desc = body ? atomic_describe(a->mapping) : NULL;
+    PyObject *r = desc ? PyUnicode_FromFormat("<%U%U>", body, desc) : NULL;
+    Py_XDECREF(body);
+    Py_XDECREF(desc);
+    return r;
+}
+
 static PyObject *
 Atomic_repr(PyObject *self)
 {
     AtomicView *a = (AtomicView *)self;
-    PyObject *desc = atomic_describe(a->mapping);
-    if (desc == NULL) {
-        return NULL;
-    }
-    PyObject *r;
+    const char *name = atomic_name(a->width);
     if (a->mapping == NULL) {
-        r = PyUnicode_FromFormat("<%s offset=%zd%U>", atomic_name(a->width),
-                                 a->offset, desc);
+        return atomic_repr_of(
+            a, PyUnicode_FromFormat("%s offset=%zd", name, a->offset));
     }
-    else {
-        /* A repr never fails: a value that cannot be read (the file was
-         * truncated under the mapping) shows as '?'. */
-        PyObject *value = atomic_rmw(a, AOP_LOAD, 0);
-        if (value == NULL) {
-            PyErr_Clear();
-            value = PyUnicode_FromString("?");
-            if (value == NULL) {
-                Py_DECREF(desc);
-                return NULL;
-            }
-        }
-        r = PyUnicode_FromFormat("<%s offset=%zd value=%S%U>",
-                                 atomic_name(a->width), a->offset, value,
-                                 desc);
-        Py_DECREF(value);
+    /* A repr never fails: a value that cannot be read (the file was
+     * truncated under the mapping) shows as '?'. */
+    PyObject *value = atomic_rmw(a, AOP_LOAD, 0);
+    if (value == NULL) {
+        PyErr_Clear();
+        value = PyUnicode_FromString("?");
     }
-    Py_DECREF(desc);
-    return r;
+    PyObject *body = value ? PyUnicode_FromFormat("%s offset=%zd value=%S",
+                                                  name, a->offset, value)
+                           : NULL;
+    Py_XDECREF(value);
+    return atomic_repr_of(a, body);
 }
 
 /* Two views are equal when they are the same cell: the same type (width)
@@ -833,14 +820,13 @@ atomic_raise_index(AtomicSlice *s, Py_ssize_t i, PyObject *key)
     PyObject *tot = off ? PyLong_FromSsize_t(s->mapping->size) : NULL;
     PyObject *shown = tot ? int_text(key != NULL ? key : io) : NULL;
     PyObject *desc = shown ? atomic_describe(s->mapping) : NULL;
-    PyObject *msg = desc ? PyUnicode_FromFormat(
-                               "index %U is out of range for an AtomicSlice "
-                               "of %zd %s at offset %zd%U", shown, s->count,
-                               atomic_name(s->width), s->offset, desc)
-                         : NULL;
-    raise_exc(msg ? exc_with_attrs(st->OutOfBoundsError, msg, "offset", off,
-                                   "length", w, "total", tot)
-                  : NULL);
+    if (desc != NULL) {
+        raise_exc(exc_with_attrs(st->OutOfBoundsError, "offset", off,
+                                 "length", w, "total", tot,
+                                 "index %U is out of range for an AtomicSlice "
+                                 "of %zd %s at offset %zd%U", shown, s->count,
+                                 atomic_name(s->width), s->offset, desc));
+    }
     Py_XDECREF(io);
     Py_XDECREF(w);
     Py_XDECREF(prod);
@@ -849,7 +835,6 @@ atomic_raise_index(AtomicSlice *s, Py_ssize_t i, PyObject *key)
     Py_XDECREF(tot);
     Py_XDECREF(shown);
     Py_XDECREF(desc);
-    Py_XDECREF(msg);
     return NULL;
 }
 
@@ -922,15 +907,10 @@ static PyObject *
 Slice_repr(PyObject *self)
 {
     AtomicSlice *s = (AtomicSlice *)self;
-    PyObject *desc = atomic_describe(s->mapping);
-    if (desc == NULL) {
-        return NULL;
-    }
-    PyObject *r = PyUnicode_FromFormat("<AtomicSlice of %zd %s offset=%zd%U>",
-                                       s->count, atomic_name(s->width),
-                                       s->offset, desc);
-    Py_DECREF(desc);
-    return r;
+    PyObject *body = PyUnicode_FromFormat("AtomicSlice of %zd %s offset=%zd",
+                                          s->count, atomic_name(s->width),
+                                          s->offset);
+    return atomic_repr_of((AtomicHead *)s, body);
 }
 
 /* The index of the item `value` is, or -1: a live view of this slice's

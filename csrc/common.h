@@ -174,6 +174,46 @@ static PyModuleDef mmapio_module;
         .slots = (SLOTS),                                                    \
     }
 
+/* tp_traverse and tp_clear of TYPE, made from one list of the references
+ * it owns (REFS(X) applies X to each field), so the two cannot disagree.
+ * Traversal also visits the type: an instance of a heap type owns a
+ * reference to it. */
+#define MMAPIO_VISIT_REF(field) Py_VISIT(obj_->field);
+#define MMAPIO_CLEAR_REF(field) Py_CLEAR(obj_->field);
+#define MMAPIO_GC_REFS(PREFIX, TYPE, REFS)                                   \
+    static int PREFIX##_traverse(PyObject *self, visitproc visit, void *arg) \
+    {                                                                        \
+        TYPE *obj_ = (TYPE *)self;                                           \
+        Py_VISIT(Py_TYPE(self));                                             \
+        REFS(MMAPIO_VISIT_REF)                                               \
+        return 0;                                                            \
+    }                                                                        \
+    static int PREFIX##_clear(PyObject *self)                                \
+    {                                                                        \
+        TYPE *obj_ = (TYPE *)self;                                           \
+        REFS(MMAPIO_CLEAR_REF)                                               \
+        return 0;                                                            \
+    }
+
+/* The lifecycle slots of a GC type: PREFIX##_traverse and PREFIX##_clear
+ * (written by hand or by MMAPIO_GC_REFS) and DEALLOC. */
+#define MMAPIO_GC_SLOTS(PREFIX, DEALLOC)                                     \
+    {Py_tp_dealloc, DEALLOC},                                                \
+    {Py_tp_traverse, PREFIX##_traverse},                                     \
+    {Py_tp_clear, PREFIX##_clear},
+
+/* tp_dealloc of a GC type that cannot be subclassed and owns nothing but
+ * what its tp_clear lets go of. */
+static void
+mmapio_gc_dealloc(PyObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    (void)tp->tp_clear(self);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
 static inline ModState *
 state_of_type(PyTypeObject *tp)
 {

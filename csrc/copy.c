@@ -58,12 +58,15 @@ __attribute__((noinline)) static void
 strided_move(enum copy_dir dir, char *at, Py_ssize_t step, char *buf,
              Py_ssize_t n)
 {
-    for (Py_ssize_t i = 0; i < n; i++, at += step) {
+    /* at + i * step, not at += step: a step past the last byte would
+     * make a pointer outside the mapping (undefined, and UBSan says so). */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char *p = at + i * step;
         if (dir == COPY_IN) {
-            *at = buf[i];
+            *p = buf[i];
         }
         else {
-            buf[i] = *at;
+            buf[i] = *p;
         }
     }
 }

@@ -540,15 +540,13 @@ Mapping_resize(PyObject *self, PyObject *arg)
         /* int_text: a size too long to print still gets this error. */
         PyObject *idx = PyNumber_Index(arg);
         PyObject *text = idx ? int_text(idx) : NULL;
-        PyObject *w = text ? where(m) : NULL;
-        if (w != NULL) {
-            raise_fmt(st->ResizeFailedError,
-                      "cannot resize mapping%U to %U bytes: the size must be "
-                      "between 1 and %zd", w, text, MMAPIO_MAX_SIZE);
+        if (text != NULL) {
+            raise_cannot(m, st->ResizeFailedError, "resize", " to %U bytes: "
+                         "the size must be between 1 and %zd", text,
+                         MMAPIO_MAX_SIZE);
         }
         Py_XDECREF(idx);
         Py_XDECREF(text);
-        Py_XDECREF(w);
         return NULL;
     }
     if (lock_for_remap(m, "resize") < 0) {
@@ -561,26 +559,19 @@ Mapping_resize(PyObject *self, PyObject *arg)
     if (new_size != old_size) {
         m->sync_meta = 1; /* the next flush makes the new size durable */
     }
+    if (err != 0 && stuck == 0) {
+        return raise_cannot(m, st->ResizeFailedError, "resize",
+                            " to %zd bytes: %s", new_size, strerror(err));
+    }
     if (err != 0) {
-        PyObject *w = where(m);
-        if (w != NULL && stuck == 0) {
-            raise_fmt(st->ResizeFailedError,
-                      "cannot resize mapping%U to %zd bytes: %s", w, new_size,
-                      strerror(err));
-        }
-        else if (w != NULL) {
-            /* Two strerror() results: copy the first, they may share a
-             * buffer. */
-            char first[128];
-            snprintf(first, sizeof first, "%s", strerror(err));
-            raise_fmt(st->ResizeFailedError,
-                      "cannot resize mapping%U to %zd bytes: %s; the file "
-                      "stays %zd bytes long (cutting it back to %zd failed: "
-                      "%s)", w, new_size, first, new_size, old_size,
-                      strerror(stuck));
-        }
-        Py_XDECREF(w);
-        return NULL;
+        /* Two strerror() results: copy the first, they may share a
+         * buffer. */
+        char first[128];
+        snprintf(first, sizeof first, "%s", strerror(err));
+        return raise_cannot(m, st->ResizeFailedError, "resize",
+                            " to %zd bytes: %s; the file stays %zd bytes long "
+                            "(cutting it back to %zd failed: %s)", new_size,
+                            first, new_size, old_size, strerror(stuck));
     }
     Py_RETURN_NONE;
 }
@@ -613,14 +604,10 @@ Mapping_refresh(PyObject *self, PyObject *Py_UNUSED(ignored))
     pthread_rwlock_unlock(&m->map_lock);
     if (err != 0) {
         ModState *st = state_of(self);
-        PyObject *w = st ? where(m) : NULL;
-        if (w != NULL) {
-            raise_fmt(st->ResizeFailedError,
-                      "cannot refresh mapping%U to the file's size of %lld "
-                      "bytes: %s", w, (long long)sb.st_size, strerror(err));
-            Py_DECREF(w);
-        }
-        return NULL;
+        return st ? raise_cannot(m, st->ResizeFailedError, "refresh",
+                                 " to the file's size of %lld bytes: %s",
+                                 (long long)sb.st_size, strerror(err))
+                  : NULL;
     }
     return PyLong_FromSsize_t(m->size);
 }

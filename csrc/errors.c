@@ -203,6 +203,25 @@ raise_fmt(PyObject *cls, const char *fmt, ...)
     return NULL;
 }
 
+/* Raise `cls("cannot <op> mapping<where><rest>")`, `rest` formatted from
+ * fmt: the one form of every refusal or failure of an operation on the
+ * whole mapping (resize, refresh, close while views live, ...). */
+static PyObject *
+raise_cannot(Mapping *m, PyObject *cls, const char *op, const char *fmt, ...)
+{
+    va_list va;
+    va_start(va, fmt);
+    PyObject *rest = PyUnicode_FromFormatV(fmt, va);
+    va_end(va);
+    PyObject *w = rest ? where(m) : NULL;
+    if (w != NULL) {
+        raise_fmt(cls, "cannot %s mapping%U%U", op, w, rest);
+        Py_DECREF(w);
+    }
+    Py_XDECREF(rest);
+    return NULL;
+}
+
 static PyObject *
 raise_closed(Mapping *m)
 {
@@ -231,13 +250,20 @@ raise_mode(Mapping *m, const char *what)
     return NULL;
 }
 
-/* cls(msg) with up to three attributes set on it (k NULL: none); a new
- * reference, or NULL with an exception. */
+/* cls(message) with up to three attributes set on it (k NULL: none), the
+ * message made by PyUnicode_FromFormatV from fmt; a new reference, or
+ * NULL with an exception. */
 static PyObject *
-exc_with_attrs(PyObject *cls, PyObject *msg, const char *k1, PyObject *v1,
-               const char *k2, PyObject *v2, const char *k3, PyObject *v3)
+exc_with_attrs(PyObject *cls, const char *k1, PyObject *v1, const char *k2,
+               PyObject *v2, const char *k3, PyObject *v3, const char *fmt,
+               ...)
 {
-    PyObject *exc = PyObject_CallOneArg(cls, msg);
+    va_list va;
+    va_start(va, fmt);
+    PyObject *msg = PyUnicode_FromFormatV(fmt, va);
+    va_end(va);
+    PyObject *exc = msg ? PyObject_CallOneArg(cls, msg) : NULL;
+    Py_XDECREF(msg);
     if (exc == NULL) {
         return NULL;
     }
@@ -296,18 +322,16 @@ bounds_error(ModState *st, PyObject *off, PyObject *len, Py_ssize_t total,
     PyObject *w = tot ? where_path(path) : NULL;
     PyObject *offs = w ? int_text(off) : NULL;
     PyObject *lens = offs ? int_text(len) : NULL;
-    PyObject *msg = lens ? PyUnicode_FromFormat(
-                               "range offset=%U length=%U is outside %s%U "
-                               "(length %zd)", offs, lens, within, w, total)
+    PyObject *exc = lens ? exc_with_attrs(st->OutOfBoundsError, "offset", off,
+                                          "length", len, "total", tot,
+                                          "range offset=%U length=%U is "
+                                          "outside %s%U (length %zd)", offs,
+                                          lens, within, w, total)
                          : NULL;
-    PyObject *exc = msg ? exc_with_attrs(st->OutOfBoundsError, msg, "offset",
-                                         off, "length", len, "total", tot)
-                        : NULL;
     Py_XDECREF(tot);
     Py_XDECREF(w);
     Py_XDECREF(offs);
     Py_XDECREF(lens);
-    Py_XDECREF(msg);
     return exc;
 }
 
@@ -413,12 +437,7 @@ raise_os_error(Mapping *m, PyObject *cls, int err, const char *context)
     if (st == NULL) {
         return NULL;
     }
-    PyObject *exc = make_os_error(st, cls, err, m->path, context);
-    if (exc != NULL) {
-        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
-        Py_DECREF(exc);
-    }
-    return NULL;
+    return raise_exc(make_os_error(st, cls, err, m->path, context));
 }
 
 /* Turn a Python int (or __index__ object) into a Py_ssize_t offset or

@@ -74,18 +74,7 @@ mapping_after_fork(Mapping *m)
         /* What DONTFORK left out is not there; unmapping the rest too
          * leaves nothing half-usable (and nothing for a close() deferred
          * in the parent to flush or unmap here). */
-        if (m->data != NULL) {
-            munmap(m->data, (size_t)m->map_size);
-        }
-        if (m->fd >= 0) {
-            close(m->fd);
-        }
-        m->data = NULL;
-        m->size = 0;
-        m->map_size = 0;
-        m->fd = -1;
-        m->closed = 1;
-        m->unmap_owed = 0;
+        unmap_detached(detach_mapping(m));
     }
 }
 

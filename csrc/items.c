@@ -231,20 +231,16 @@ raise_wrong_size(Mapping *m, const ItemKey *k, Py_ssize_t got)
     PyObject *start = PyLong_FromSsize_t(k->at);
     PyObject *len = PyLong_FromSsize_t(got);
     PyObject *total = PyLong_FromSsize_t(k->len);
-    PyObject *msg = start && len && total
-                        ? PyUnicode_FromFormat(
-                              "slice assignment is the wrong size: %zd bytes "
-                              "for a slice of %zd bytes of the mapping%U",
-                              got, k->len, w)
-                        : NULL;
-    if (msg != NULL) {
-        raise_exc(exc_with_attrs(st->OutOfBoundsError, msg, "offset", start,
-                                 "length", len, "total", total));
+    if (start && len && total) {
+        raise_exc(exc_with_attrs(st->OutOfBoundsError, "offset", start,
+                                 "length", len, "total", total,
+                                 "slice assignment is the wrong size: %zd "
+                                 "bytes for a slice of %zd bytes of the "
+                                 "mapping%U", got, k->len, w));
     }
     Py_XDECREF(start);
     Py_XDECREF(len);
     Py_XDECREF(total);
-    Py_XDECREF(msg);
     Py_DECREF(w);
     return -1;
 }

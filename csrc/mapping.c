@@ -340,14 +340,20 @@ Mapping_init(PyObject *self, PyObject *args, PyObject *kwds)
 static int flush_for_close(Mapping *m, const char **step);
 static PyObject *report_deferred(Mapping *m, int rc);
 
-/* Unmap and close the fd; the caller holds the GIL and no export is left. */
-static void
-release_mapping(Mapping *m)
+/* The memory and descriptor a closing mapping gives up. */
+typedef struct {
+    char *data;
+    size_t len;
+    int fd;
+    int read_fd; /* copy.c's descriptor for pread() */
+} DetachedMap;
+
+/* Mark `m` closed and hand over its memory and descriptor, for
+ * unmap_detached() to let go of (with or without the GIL). */
+static DetachedMap
+detach_mapping(Mapping *m)
 {
-    char *data = m->data;
-    size_t len = (size_t)m->map_size;
-    int fd = m->fd;
-    int read_fd = m->read_fd;
+    DetachedMap d = {m->data, (size_t)m->map_size, m->fd, m->read_fd};
     m->data = NULL;
     m->size = 0;
     m->map_size = 0;
@@ -355,16 +361,30 @@ release_mapping(Mapping *m)
     m->read_fd = -1;
     m->closed = 1;
     m->unmap_owed = 0;
+    return d;
+}
+
+static void
+unmap_detached(DetachedMap d)
+{
+    if (d.data != NULL) {
+        munmap(d.data, d.len);
+    }
+    if (d.fd >= 0) {
+        close(d.fd);
+    }
+    if (d.read_fd >= 0) {
+        close(d.read_fd);
+    }
+}
+
+/* Unmap and close the fd; the caller holds the GIL and no export is left. */
+static void
+release_mapping(Mapping *m)
+{
+    DetachedMap d = detach_mapping(m);
     Py_BEGIN_ALLOW_THREADS
-    if (data != NULL) {
-        munmap(data, len);
-    }
-    if (fd >= 0) {
-        close(fd);
-    }
-    if (read_fd >= 0) {
-        close(read_fd);
-    }
+    unmap_detached(d);
     Py_END_ALLOW_THREADS
 }
 
@@ -474,18 +494,12 @@ static PyObject *
 raise_busy(Mapping *m, const char *what)
 {
     ModState *st = state_of((PyObject *)m);
-    if (st == NULL) {
-        return NULL;
-    }
-    PyObject *w = where(m);
-    PyObject *views = w ? describe_exports(m) : NULL;
+    PyObject *views = st ? describe_exports(m) : NULL;
     if (views != NULL) {
-        raise_fmt(st->BusyError,
-                  "cannot %s mapping%U: %U still alive (release or delete "
-                  "them first)", what, w, views);
+        raise_cannot(m, st->BusyError, what, ": %U still alive (release or "
+                     "delete them first)", views);
+        Py_DECREF(views);
     }
-    Py_XDECREF(w);
-    Py_XDECREF(views);
     return NULL;
 }
 
@@ -553,25 +567,10 @@ Mapping_close_idle(PyObject *self, PyObject *arg)
     return close_mapping((Mapping *)self, what);
 }
 
-static int
-Mapping_traverse(PyObject *self, visitproc visit, void *arg)
-{
-    Py_VISIT(Py_TYPE(self));
-    Py_VISIT(((Mapping *)self)->path);
-    Py_VISIT(((Mapping *)self)->request_type);
-    Py_VISIT(((Mapping *)self)->flush_error);
-    return 0;
-}
-
-static int
-Mapping_clear(PyObject *self)
-{
-    Py_CLEAR(((Mapping *)self)->path);
-    Py_CLEAR(((Mapping *)self)->flush_error);
-    Py_CLEAR(((Mapping *)self)->sync_dir);
-    Py_CLEAR(((Mapping *)self)->request_type);
-    return 0;
-}
+/* The references a mapping owns (sync_dir is bytes: visiting it is a
+ * no-op, listing it keeps one list for traverse and clear). */
+#define MAPPING_REFS(X) X(path) X(flush_error) X(sync_dir) X(request_type)
+MMAPIO_GC_REFS(Mapping, Mapping, MAPPING_REFS)
 
 static void
 Mapping_dealloc(PyObject *self)

@@ -84,9 +84,7 @@ static PyType_Slot Mapping_slots[] = {
     {Py_tp_doc, (void *)Mapping_init_doc},
     {Py_tp_new, Mapping_new},
     {Py_tp_init, Mapping_init},
-    {Py_tp_dealloc, Mapping_dealloc},
-    {Py_tp_traverse, Mapping_traverse},
-    {Py_tp_clear, Mapping_clear},
+    MMAPIO_GC_SLOTS(Mapping, Mapping_dealloc)
     {Py_tp_methods, Mapping_methods},
     {Py_tp_getset, Mapping_getset},
     {Py_tp_members, Mapping_members},

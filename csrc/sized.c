@@ -99,30 +99,8 @@ SizedIter_close(PyObject *op, PyObject *Py_UNUSED(ignored))
     Py_RETURN_NONE;
 }
 
-static int
-SizedIter_traverse(PyObject *op, visitproc visit, void *arg)
-{
-    Py_VISIT(Py_TYPE(op));
-    Py_VISIT(((SizedIter *)op)->items);
-    return 0;
-}
-
-static int
-SizedIter_clear(PyObject *op)
-{
-    Py_CLEAR(((SizedIter *)op)->items);
-    return 0;
-}
-
-static void
-SizedIter_dealloc(PyObject *op)
-{
-    PyTypeObject *tp = Py_TYPE(op);
-    PyObject_GC_UnTrack(op);
-    (void)SizedIter_clear(op);
-    tp->tp_free(op);
-    Py_DECREF(tp);
-}
+#define SIZED_ITER_REFS(X) X(items)
+MMAPIO_GC_REFS(SizedIter, SizedIter, SIZED_ITER_REFS)
 
 static PyMethodDef SizedIter_methods[] = {
     {"close", SizedIter_close, METH_NOARGS, SizedIter_close_doc},
@@ -135,9 +113,7 @@ static PyMethodDef SizedIter_methods[] = {
 static PyType_Slot SizedIter_slots[] = {
     {Py_tp_doc, (void *)SizedIter_doc},
     {Py_tp_new, SizedIter_new},
-    {Py_tp_dealloc, SizedIter_dealloc},
-    {Py_tp_traverse, SizedIter_traverse},
-    {Py_tp_clear, SizedIter_clear},
+    MMAPIO_GC_SLOTS(SizedIter, mmapio_gc_dealloc)
     {Py_tp_iter, PyObject_SelfIter},
     {Py_tp_iternext, SizedIter_next},
     {Py_tp_methods, SizedIter_methods},

@@ -68,17 +68,30 @@ static const advice_entry advice_table[] = {
 #else
     ADV_MISSING("free", "MADV_FREE"),
 #endif
+/* Each on its own: a C library may have some of these and not others. */
 #ifdef MADV_COLD
     ADV("cold", MADV_COLD),
-    ADV("pageout", MADV_PAGEOUT),
-    ADV("populate_read", MADV_POPULATE_READ),
-    ADV("populate_write", MADV_POPULATE_WRITE),
-    ADV("collapse", MADV_COLLAPSE),
 #else
     ADV_MISSING("cold", "MADV_COLD"),
+#endif
+#ifdef MADV_PAGEOUT
+    ADV("pageout", MADV_PAGEOUT),
+#else
     ADV_MISSING("pageout", "MADV_PAGEOUT"),
+#endif
+#ifdef MADV_POPULATE_READ
+    ADV("populate_read", MADV_POPULATE_READ),
+#else
     ADV_MISSING("populate_read", "MADV_POPULATE_READ"),
+#endif
+#ifdef MADV_POPULATE_WRITE
+    ADV("populate_write", MADV_POPULATE_WRITE),
+#else
     ADV_MISSING("populate_write", "MADV_POPULATE_WRITE"),
+#endif
+#ifdef MADV_COLLAPSE
+    ADV("collapse", MADV_COLLAPSE),
+#else
     ADV_MISSING("collapse", "MADV_COLLAPSE"),
 #endif
 #ifdef MADV_DONTFORK

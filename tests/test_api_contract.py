@@ -1,8 +1,8 @@
-"""The public surface, checked mechanically against the contract (API.md).
+"""The public surface, section by section, checked mechanically.
 
-Each section follows a section of the contract: names, signatures, return
-types and raised exceptions. Behaviour that other modules test in depth
-is checked here only as far as the contract states it.
+Each section covers one part of the public surface: the importable names,
+signatures, return types and raised exceptions. Behaviour that other
+modules test in depth is checked here only as far as the surface shows it.
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ PS = page_size()
 
 # -- names -------------------------------------------------------------------
 
-# Every name API.md says is importable from the top-level package.
-CONTRACT_NAMES = [
+# Every name importable from the top-level package.
+PUBLIC_NAMES = [
     "MmapIoError",
     "OutOfBoundsError",
     "InvalidModeError",
@@ -107,7 +107,7 @@ CONTRACT_NAMES = [
 
 
 def test_every_contract_name_is_exported() -> None:
-    for name in CONTRACT_NAMES:
+    for name in PUBLIC_NAMES:
         assert hasattr(mmap_io, name), name
         assert name in mmap_io.__all__, name
     assert mmap_io.__all__ == sorted(mmap_io.__all__)
@@ -420,8 +420,8 @@ MAPPING_METHODS = [
     "unmap",
 ]
 MAPPING_PROPERTIES = ["closed", "path", "mode", "flush_policy", "pending_bytes"]
-# What AnonymousMmap does not have (API.md: no flush, resize, path, watch;
-# path exists and is None).
+# What AnonymousMmap does not have (no flush, resize or watch; path
+# exists and is None).
 ANONYMOUS_ABSENT = [
     "flush",
     "flush_range",

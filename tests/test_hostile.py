@@ -1,7 +1,7 @@
 """Hostile callers: Python code that runs in the middle of a native method
 (``__index__``, ``__buffer__``, GC finalizers, other threads while the GIL
 is released) and changes the mapping under it.  Each case must end in a
-precise error from API.md's hierarchy or a correct result, never a view of
+precise error from the library's hierarchy or a correct result, never a view of
 memory that is no longer mapped, a leak, or a crash."""
 
 from __future__ import annotations
@@ -500,7 +500,7 @@ class _Stressed(MemoryMappedFile):
 def test_threads_hammering_one_mapping(tmp_path: Path) -> None:
     """4 threads run random operations (copies from 1 byte to 200 KiB,
     views, atomics, resize, flushes, syscalls) on one mapping, and one of
-    them closes it near the end: only API.md's errors may escape, and the
+    them closes it near the end: only the library's errors may escape, and the
     process must not crash."""
     m = _Stressed.create_rw(
         tmp_path / "s.bin", 1 << 20, flush_policy=FlushPolicy.every_bytes(1 << 18)

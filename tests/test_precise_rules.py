@@ -1,7 +1,10 @@
-"""API.md's "Precise rules", one test per rule.
+"""The library's precise rules, one test per rule: which ranges are
+valid, what pending_bytes counts, copy-on-write, use after close, what
+keeps a mapping's memory alive (views, streams, segments, atomic views),
+anonymous mappings, the builder.
 
-Rules about features built elsewhere (atomics, prefetch_range, watch) are
-checked here too when the feature is present, and skipped otherwise.
+Rules of optional features (atomics, prefetch_range, watch) are checked
+when the feature is present, and skipped otherwise.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def in_thread(fn: Callable[[], object]) -> tuple[threading.Thread, list[object]]
     return t, out
 
 
-# -- the basic contract ---------------------------------------------------------
+# -- waiting and waking ---------------------------------------------------------
 
 
 def test_returns_at_once_when_the_value_differs(mem: AnonymousMmap) -> None:

@@ -101,7 +101,11 @@ class MemoryMappedFile(MappingBase):
     ``flush_policy=FlushPolicy.NEVER``, ``touch_hint=TouchHint.NEVER``,
     ``huge_pages=False`` and ``advice=None`` (an :class:`MmapAdvice` applied
     to the whole mapping at open and again after every resize or refresh,
-    say ``MmapAdvice.RANDOM`` for random reads of a file bigger than memory).
+    say ``MmapAdvice.RANDOM`` for random reads of a file bigger than
+    memory); those that open a path also take
+    ``follow_symlinks=True``: ``False`` refuses a symbolic link at ``path``
+    (an ``OSError`` of errno ``ELOOP``), where by default it is followed,
+    like ``open()``.
     """
 
     __slots__ = (
@@ -221,8 +225,8 @@ class MemoryMappedFile(MappingBase):
         flush_policy: object = FlushPolicy.NEVER,
         touch_hint: object = TouchHint.NEVER,
         huge_pages: object = False,
-        context: str = "cannot open",
         follow_symlinks: object = True,
+        context: str = "cannot open",
         advice: object = None,
     ) -> Self:
         """Map the existing file ``path`` in ``mode`` (checked first)."""
@@ -321,10 +325,6 @@ class MemoryMappedFile(MappingBase):
     ) -> Self:
         """Map an existing file read-only; an empty file gives an empty mapping.
 
-        ``follow_symlinks=False`` refuses a symbolic link at ``path`` (an
-        ``OSError`` of errno ``ELOOP``); by default it is followed, like
-        ``open()``.
-
         >>> m = MemoryMappedFile.open_ro("data.bin")
         >>> m.read_bytes(0, 5)
         b'hello'
@@ -335,7 +335,7 @@ class MemoryMappedFile(MappingBase):
             flush_policy,
             touch_hint,
             huge_pages,
-            follow_symlinks=follow_symlinks,
+            follow_symlinks,
             advice=advice,
         )
 
@@ -352,10 +352,6 @@ class MemoryMappedFile(MappingBase):
     ) -> Self:
         """Map an existing, non-empty file read-write.
 
-        ``follow_symlinks=False`` refuses a symbolic link at ``path`` (an
-        ``OSError`` of errno ``ELOOP``); by default it is followed, like
-        ``open()``.
-
         >>> with MemoryMappedFile.open_rw("data.bin") as m:
         ...     m.update_region(0, b"HELLO")
         """
@@ -365,7 +361,7 @@ class MemoryMappedFile(MappingBase):
             flush_policy,
             touch_hint,
             huge_pages,
-            follow_symlinks=follow_symlinks,
+            follow_symlinks,
             advice=advice,
         )
 
@@ -382,10 +378,6 @@ class MemoryMappedFile(MappingBase):
     ) -> Self:
         """Map an existing file copy-on-write: writes stay private to this mapping.
 
-        ``follow_symlinks=False`` refuses a symbolic link at ``path`` (an
-        ``OSError`` of errno ``ELOOP``); by default it is followed, like
-        ``open()``.
-
         >>> with MemoryMappedFile.open_cow("data.bin") as m:
         ...     m.update_region(0, b"scratch")   # the file is unchanged
         """
@@ -395,7 +387,7 @@ class MemoryMappedFile(MappingBase):
             flush_policy,
             touch_hint,
             huge_pages,
-            follow_symlinks=follow_symlinks,
+            follow_symlinks,
             advice=advice,
         )
 
@@ -693,7 +685,7 @@ def _reopen(
     advice: MmapAdvice | None = None,
 ) -> MemoryMappedFile:
     return cls._open_existing(
-        path, mode, policy, hint, huge, "cannot reopen", follow_symlinks, advice
+        path, mode, policy, hint, huge, follow_symlinks, "cannot reopen", advice
     )
 
 
