@@ -64,14 +64,31 @@ def per_op(fn: Callable[[], object], ops: int, rounds: int = 7) -> Timing:
 
 
 def interleaved(
-    fns: dict[str, Callable[[], object]], ops: int, rounds: int = 7
+    fns: dict[str, Callable[[], object]],
+    ops: int,
+    rounds: int = 7,
+    *,
+    before: Callable[[], object] | None = None,
+    warm_up: bool = True,
+    rotate: bool = False,
 ) -> dict[str, Timing]:
-    """Time several candidates round-robin, so drift and noise hit them alike."""
-    for fn in fns.values():
-        fn()  # warm-up
+    """Time several candidates round-robin, so drift and noise hit them alike.
+
+    ``before`` runs untimed ahead of every timed call (say, to evict a file
+    from the page cache); ``warm_up=False`` skips the untimed first call;
+    ``rotate=True`` starts each round one candidate later, so none always
+    runs first (after the eviction of a file, say).
+    """
+    if warm_up:
+        for fn in fns.values():
+            fn()
     samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
+    order = list(fns.items())
+    for i in range(rounds):
+        shift = i % len(order) if rotate and order else 0
+        for name, fn in order[shift:] + order[:shift]:
+            if before is not None:
+                before()
             t0 = time.perf_counter_ns()
             fn()
             samples[name].append((time.perf_counter_ns() - t0) / ops)

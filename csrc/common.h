@@ -99,6 +99,7 @@ typedef struct Mapping {
     Py_ssize_t size;       /* bytes visible to Python */
     Py_ssize_t map_size;   /* bytes actually mapped (huge pages round up) */
     int fd;                /* our own descriptor, -1 for anonymous */
+    int read_fd;           /* pread() of cold ranges (copy.c); -1 until used */
     int access;            /* enum mmapio_access */
     int closed;            /* 1 before __init__ and after close() */
     int initialised;       /* __init__ ran (successfully or not) */

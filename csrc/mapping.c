@@ -125,6 +125,7 @@ Mapping_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         return NULL;
     }
     m->fd = -1;
+    m->read_fd = -1;
     m->closed = 1;
     m->path = Py_NewRef(Py_None);
     if (mapping_init_locks(m) < 0) {
@@ -344,6 +345,7 @@ typedef struct {
     char *data;
     size_t len;
     int fd;
+    int read_fd; /* copy.c's descriptor for pread() */
 } DetachedMap;
 
 /* Mark `m` closed and hand over its memory and descriptor, for
@@ -351,11 +353,12 @@ typedef struct {
 static DetachedMap
 detach_mapping(Mapping *m)
 {
-    DetachedMap d = {m->data, (size_t)m->map_size, m->fd};
+    DetachedMap d = {m->data, (size_t)m->map_size, m->fd, m->read_fd};
     m->data = NULL;
     m->size = 0;
     m->map_size = 0;
     m->fd = -1;
+    m->read_fd = -1;
     m->closed = 1;
     m->unmap_owed = 0;
     return d;
@@ -369,6 +372,9 @@ unmap_detached(DetachedMap d)
     }
     if (d.fd >= 0) {
         close(d.fd);
+    }
+    if (d.read_fd >= 0) {
+        close(d.read_fd);
     }
 }
 

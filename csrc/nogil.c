@@ -54,6 +54,20 @@ page_widen(Mapping *m, Py_ssize_t off, Py_ssize_t len, Py_ssize_t *start,
     *end = len == 0 ? *start : e;
 }
 
+/* mincore() of the mapping's pages in [start, start+span) (page-aligned
+ * start) into `vec`, one byte per page; 0 or an errno.  macOS declares
+ * the vector as char. */
+static int
+page_mincore(Mapping *m, Py_ssize_t start, Py_ssize_t span, unsigned char *vec)
+{
+#ifdef __APPLE__
+    int rc = mincore(m->data + start, (size_t)span, (char *)vec);
+#else
+    int rc = mincore(m->data + start, (size_t)span, vec);
+#endif
+    return rc == 0 ? 0 : errno;
+}
+
 /* The locks a thread may wait for with the GIL released. */
 enum nogil_lock {
     LOCK_MAP_EXCLUSIVE, /* map_lock for writing: close(), resize() */

@@ -168,12 +168,9 @@ span_do(Mapping *m, span_req *r)
     case OP_MUNLOCK:
         return munlock(p, n) == 0 ? 0 : errno;
     case OP_MINCORE: {
-#ifdef __APPLE__
-        if (mincore(p, n, (char *)r->vec) != 0) {
-#else
-        if (mincore(p, n, r->vec) != 0) {
-#endif
-            return errno;
+        int err = page_mincore(m, r->start, r->span, r->vec);
+        if (err != 0) {
+            return err;
         }
         Py_ssize_t pages = (r->span + page_size_value() - 1) / page_size_value();
         Py_ssize_t resident = 0;

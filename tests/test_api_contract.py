@@ -221,6 +221,7 @@ OPTION_DEFAULTS = {
     "flush_policy": FlushPolicy.NEVER,
     "touch_hint": TouchHint.NEVER,
     "huge_pages": False,
+    "advice": None,
 }
 CONSTRUCTORS = {
     "create_rw": ["path", "size"],

@@ -16,6 +16,7 @@ from ._validate import check_chunk_size, check_type
 from .enums import MmapAdvice
 from .errors import MappingClosedError
 from .iteration import ChunksMut, SizedIterator, chunk_count, iter_chunks_owned, iter_views
+from .readahead import read_ahead, read_ahead_window
 from .residency import Residency, hugepage_backed
 from .segments import Segment, SegmentMut
 from .streams import MmapReader, MmapWriter
@@ -221,8 +222,47 @@ class MappingBase(_core.Mapping):
     as_mut_slice = _core.Mapping.as_slice_mut
 
     # -- OS hints and memory control --------------------------------------
-    # prefetch_range, touch_pages, touch_pages_range, lock, unlock,
-    # lock_all and unlock_all are native methods, inherited unchanged.
+    # prefetch_range, lock, unlock, lock_all and unlock_all are native
+    # methods, inherited unchanged.
+
+    def _read_ahead_fd(self) -> int | None:
+        """The descriptor sequential consumers read ahead on, or ``None``
+        when the kernel reads ahead on faults by itself (see readahead.py)."""
+        return None
+
+    def touch_pages(self) -> None:
+        """Fault every page of the mapping in by reading one byte per page.
+
+        One native loop, with the GIL released from 64 KiB up. Raises
+        :class:`FileTruncatedError` if the backing file lost pages
+        (truncated by someone else).
+
+        >>> m.touch_pages()
+        >>> m.residency().fraction
+        1.0
+        """
+        if self._read_ahead_fd() is None:
+            _core.Mapping.touch_pages(self)
+        else:
+            self.touch_pages_range(0, len(self))
+
+    def touch_pages_range(self, offset: int, length: int, /) -> None:
+        """:meth:`touch_pages` for the pages overlapping ``[offset, offset+length)``.
+
+        >>> m.touch_pages_range(0, 64 * 1024)
+        """
+        if length is None or self._read_ahead_fd() is None:
+            _core.Mapping.touch_pages_range(self, offset, length)
+            return
+        # The core's range checks, and the range widened to whole pages.
+        first, page, pages, _ = self._residency(offset, length)
+        end = min(first + len(pages) * page, len(self))
+        ra = read_ahead(self, 0, first, end)
+        step = read_ahead_window(0) // 2
+        for pos in range(first, end, step):
+            if ra is not None:
+                ra.at(pos)
+            _core.Mapping.touch_pages_range(self, pos, min(step, end - pos))
 
     def advise(self, offset: int, length: int, advice: MmapAdvice) -> None:
         """``madvise`` on ``[offset, offset+length)``, widened outward to whole pages.

@@ -18,6 +18,7 @@ from .flush import FlushPolicy
 
 __all__ = [
     "Options",
+    "check_advice",
     "check_chunk_size",
     "check_mode",
     "check_options",
@@ -29,8 +30,8 @@ __all__ = [
 
 _T = TypeVar("_T")
 
-# The constructor options, checked: flush_policy, touch_hint, huge_pages.
-Options = tuple[FlushPolicy, TouchHint, bool]
+# The constructor options, checked: flush_policy, touch_hint, huge_pages, advice.
+Options = tuple[FlushPolicy, TouchHint, bool, MmapAdvice | None]
 
 # How messages name a type that does not take "a" ("must be an int").
 _NOUNS: dict[type, str] = {int: "an int", MmapAdvice: "an MmapAdvice"}
@@ -109,14 +110,24 @@ def check_mode(mode: object, path: object = None) -> MmapMode:
         ) from None
 
 
+def check_advice(advice: object, path: object = None) -> MmapAdvice | None:
+    """``advice`` if it is an :class:`MmapAdvice` or ``None``, else ``TypeError``."""
+    return None if advice is None else check_type(advice, MmapAdvice, "advice", path)
+
+
 def check_options(
-    flush_policy: object, touch_hint: object, huge_pages: object, path: object = None
+    flush_policy: object,
+    touch_hint: object,
+    huge_pages: object,
+    advice: object = None,
+    path: object = None,
 ) -> Options:
     """The keyword options every constructor takes, checked in that order."""
     return (
         check_type(flush_policy, FlushPolicy, "flush_policy", path),
         check_type(touch_hint, TouchHint, "touch_hint", path),
         check_type(huge_pages, bool, "huge_pages", path),
+        check_advice(advice, path),
     )
 
 

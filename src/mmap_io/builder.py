@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._validate import check_mode, check_permissions, check_size, check_type, fspath
-from .enums import MmapMode, ModeLike, TouchHint
+from ._validate import (
+    check_advice,
+    check_mode,
+    check_permissions,
+    check_size,
+    check_type,
+    fspath,
+)
+from .enums import MmapAdvice, MmapMode, ModeLike, TouchHint
 from .errors import for_path
 from .flush import FlushPolicy
 
@@ -23,6 +30,7 @@ class MmapBuilder:
     """
 
     __slots__ = (
+        "_advice",
         "_cls",
         "_flush_policy",
         "_follow_symlinks",
@@ -49,6 +57,7 @@ class MmapBuilder:
         self._huge_pages = False
         self._permissions = 0o666
         self._follow_symlinks = True
+        self._advice: MmapAdvice | None = None
 
     def mode(self, mode: ModeLike) -> MmapBuilder:
         """Set the mode (default ``READ_WRITE``): an :class:`MmapMode` or its
@@ -109,11 +118,22 @@ class MmapBuilder:
         self._follow_symlinks = check_type(follow, bool, "follow_symlinks", self._path)
         return self
 
+    def advice(self, advice: MmapAdvice | None) -> MmapBuilder:
+        """Set the :class:`MmapAdvice` applied to the whole mapping at open
+        and after every resize or refresh (``None``, the default, leaves the
+        kernel's).
+
+        >>> m = MemoryMappedFile.builder("big.bin").advice(MmapAdvice.RANDOM).open()
+        """
+        self._advice = check_advice(advice, self._path)
+        return self
+
     def _opts(self) -> dict[str, Any]:
         return {
             "flush_policy": self._flush_policy,
             "touch_hint": self._touch_hint,
             "huge_pages": self._huge_pages,
+            "advice": self._advice,
             "follow_symlinks": self._follow_symlinks,
         }
 

@@ -25,7 +25,7 @@ from ._validate import (
     fspath,
 )
 from .builder import MmapBuilder
-from .enums import MmapMode, ModeLike, TouchHint
+from .enums import MmapAdvice, MmapMode, ModeLike, TouchHint
 from .errors import (
     MappingClosedError,
     ResizeFailedError,
@@ -98,14 +98,18 @@ class MemoryMappedFile(MappingBase):
         >>> m[0:5] = b"HELLO"
 
     Every constructor takes the keyword-only options
-    ``flush_policy=FlushPolicy.NEVER``, ``touch_hint=TouchHint.NEVER`` and
-    ``huge_pages=False``; those that open a path also take
+    ``flush_policy=FlushPolicy.NEVER``, ``touch_hint=TouchHint.NEVER``,
+    ``huge_pages=False`` and ``advice=None`` (an :class:`MmapAdvice` applied
+    to the whole mapping at open and again after every resize or refresh,
+    say ``MmapAdvice.RANDOM`` for random reads of a file bigger than
+    memory); those that open a path also take
     ``follow_symlinks=True``: ``False`` refuses a symbolic link at ``path``
     (an ``OSError`` of errno ``ELOOP``), where by default it is followed,
     like ``open()``.
     """
 
     __slots__ = (
+        "_advice",
         "_flusher",
         "_follow_symlinks",
         "_huge_pages",
@@ -120,6 +124,7 @@ class MemoryMappedFile(MappingBase):
     _policy: FlushPolicy
     _touch_hint: TouchHint
     _huge_pages: bool
+    _advice: MmapAdvice | None
     _path_obj: Path | None
     _flusher: Any
     _watches: weakref.WeakSet[WatchHandle] | None
@@ -140,7 +145,7 @@ class MemoryMappedFile(MappingBase):
         path: str | None,
         options: Options,
     ) -> Self:
-        policy, hint, huge = options
+        policy, hint, huge, advice = options
         mode = check_mode(mode, path)
         try:
             st = os.fstat(fd)
@@ -174,11 +179,31 @@ class MemoryMappedFile(MappingBase):
         self._path_obj = Path(path) if path is not None else None
         self._touch_hint = hint
         self._huge_pages = huge
+        self._advice = advice
         self._flusher = None
         self._watches = None
         self._follow_symlinks = True
+        try:
+            self._apply_open_advice()
+        except BaseException:
+            self.close()
+            raise
         self._apply_policy(policy)
         return self
+
+    def _read_ahead_fd(self) -> int | None:
+        # With RANDOM the kernel reads only the faulting page: scans need
+        # the library's read-ahead (readahead.py).
+        return self.fileno() if self._advice is MmapAdvice.RANDOM else None
+
+    def _apply_open_advice(self) -> None:
+        """madvise the whole mapping with the ``advice=`` it was opened with.
+
+        Runs at open and after every change of size (resize, refresh): a
+        new or moved area starts with the kernel's default advice.
+        """
+        if self._advice is not None and len(self):
+            self._advise(0, len(self), self._advice.value)
 
     def _apply_policy(self, policy: FlushPolicy) -> None:
         self._policy = policy
@@ -202,12 +227,13 @@ class MemoryMappedFile(MappingBase):
         huge_pages: object = False,
         follow_symlinks: object = True,
         context: str = "cannot open",
+        advice: object = None,
     ) -> Self:
         """Map the existing file ``path`` in ``mode`` (checked first)."""
         mode = check_mode(mode, path)
         flags = _OPEN_FLAGS[mode]
         p = fspath(path)
-        options = check_options(flush_policy, touch_hint, huge_pages, p)
+        options = check_options(flush_policy, touch_hint, huge_pages, advice, p)
         follow = check_type(follow_symlinks, bool, "follow_symlinks", p)
         fd = _open(p, flags, context, follow)
         try:
@@ -264,6 +290,7 @@ class MemoryMappedFile(MappingBase):
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
+        advice: MmapAdvice | None = None,
         permissions: int = 0o666,
         follow_symlinks: bool = True,
     ) -> Self:
@@ -282,7 +309,7 @@ class MemoryMappedFile(MappingBase):
         """
         p = fspath(path)
         size = check_size(size, "size", p)
-        options = check_options(flush_policy, touch_hint, huge_pages, p)
+        options = check_options(flush_policy, touch_hint, huge_pages, advice, p)
         return cls._create(p, size, options, True, "cannot create", permissions, follow_symlinks)
 
     @classmethod
@@ -293,6 +320,7 @@ class MemoryMappedFile(MappingBase):
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
+        advice: MmapAdvice | None = None,
         follow_symlinks: bool = True,
     ) -> Self:
         """Map an existing file read-only; an empty file gives an empty mapping.
@@ -302,7 +330,13 @@ class MemoryMappedFile(MappingBase):
         b'hello'
         """
         return cls._open_existing(
-            path, MmapMode.READ_ONLY, flush_policy, touch_hint, huge_pages, follow_symlinks
+            path,
+            MmapMode.READ_ONLY,
+            flush_policy,
+            touch_hint,
+            huge_pages,
+            follow_symlinks,
+            advice=advice,
         )
 
     @classmethod
@@ -313,6 +347,7 @@ class MemoryMappedFile(MappingBase):
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
+        advice: MmapAdvice | None = None,
         follow_symlinks: bool = True,
     ) -> Self:
         """Map an existing, non-empty file read-write.
@@ -321,7 +356,13 @@ class MemoryMappedFile(MappingBase):
         ...     m.update_region(0, b"HELLO")
         """
         return cls._open_existing(
-            path, MmapMode.READ_WRITE, flush_policy, touch_hint, huge_pages, follow_symlinks
+            path,
+            MmapMode.READ_WRITE,
+            flush_policy,
+            touch_hint,
+            huge_pages,
+            follow_symlinks,
+            advice=advice,
         )
 
     @classmethod
@@ -332,6 +373,7 @@ class MemoryMappedFile(MappingBase):
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
+        advice: MmapAdvice | None = None,
         follow_symlinks: bool = True,
     ) -> Self:
         """Map an existing file copy-on-write: writes stay private to this mapping.
@@ -340,7 +382,13 @@ class MemoryMappedFile(MappingBase):
         ...     m.update_region(0, b"scratch")   # the file is unchanged
         """
         return cls._open_existing(
-            path, MmapMode.COPY_ON_WRITE, flush_policy, touch_hint, huge_pages, follow_symlinks
+            path,
+            MmapMode.COPY_ON_WRITE,
+            flush_policy,
+            touch_hint,
+            huge_pages,
+            follow_symlinks,
+            advice=advice,
         )
 
     @classmethod
@@ -352,6 +400,7 @@ class MemoryMappedFile(MappingBase):
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
+        advice: MmapAdvice | None = None,
         permissions: int = 0o666,
         follow_symlinks: bool = True,
     ) -> Self:
@@ -366,7 +415,7 @@ class MemoryMappedFile(MappingBase):
         """
         p = fspath(path)
         size = check_size(default_size, "default_size", p)
-        options = check_options(flush_policy, touch_hint, huge_pages, p)
+        options = check_options(flush_policy, touch_hint, huge_pages, advice, p)
         return cls._create(
             p, size, options, False, "cannot open or create", permissions, follow_symlinks
         )
@@ -381,6 +430,7 @@ class MemoryMappedFile(MappingBase):
         flush_policy: FlushPolicy = FlushPolicy.NEVER,
         touch_hint: TouchHint = TouchHint.NEVER,
         huge_pages: bool = False,
+        advice: MmapAdvice | None = None,
     ) -> Self:
         """Map an already-open file: an int fd or an object with ``fileno()``.
 
@@ -407,7 +457,8 @@ class MemoryMappedFile(MappingBase):
             p = os.fsdecode(name) if isinstance(name, (str, bytes)) else None
         else:
             p = fspath(path)
-        return cls._from_fd(fd, mode, p, check_options(flush_policy, touch_hint, huge_pages, p))
+        options = check_options(flush_policy, touch_hint, huge_pages, advice, p)
+        return cls._from_fd(fd, mode, p, options)
 
     @classmethod
     def builder(cls, path: PathLike) -> MmapBuilder:
@@ -473,6 +524,40 @@ class MemoryMappedFile(MappingBase):
         >>> await m.flush_range_async(0, 4096)
         """
         await run_sync(self.flush_range, offset, length)
+
+    def resize(self, new_size: int, /) -> None:
+        """Grow or shrink the file and the mapping (read-write mappings only).
+
+        The next ``flush()`` also fsyncs the file, so the new size is
+        durable. Raises :class:`BusyError` while views are alive,
+        :class:`ResizeFailedError` for a size of 0 or above 128 TiB. The
+        mapping may move: advice or locks set with ``advise()`` or ``lock()``
+        need not survive, but the ``advice=`` it was opened with is applied
+        to the whole new size again.
+
+        >>> m.resize(8192); len(m)
+        8192
+        """
+        super().resize(new_size)
+        self._apply_open_advice()
+
+    def refresh(self) -> int:
+        """Re-read the backing file's size and grow or shrink the mapping to it.
+
+        So a reader can follow a file another process appends to or
+        truncates; returns the new length (an empty file gives an empty
+        mapping). Every mode. Raises :class:`BusyError`, leaving the mapping
+        intact, while exported views are alive. Copy-on-write mappings keep
+        their private changes. The mapping may move: advice or locks set
+        with ``advise()`` or ``lock()`` need not survive, but the
+        ``advice=`` it was opened with is applied to the new size again.
+
+        >>> m.refresh()
+        8192
+        """
+        size = super().refresh()
+        self._apply_open_advice()
+        return size
 
     def __repr__(self) -> str:
         path = str(self._path_obj) if self._path_obj is not None else None
@@ -584,6 +669,7 @@ class MemoryMappedFile(MappingBase):
                 self._touch_hint,
                 self._huge_pages,
                 self._follow_symlinks,
+                self._advice,
             ),
         )
 
@@ -596,8 +682,11 @@ def _reopen(
     hint: TouchHint,
     huge: bool,
     follow_symlinks: bool = True,
+    advice: MmapAdvice | None = None,
 ) -> MemoryMappedFile:
-    return cls._open_existing(path, mode, policy, hint, huge, follow_symlinks, "cannot reopen")
+    return cls._open_existing(
+        path, mode, policy, hint, huge, follow_symlinks, "cannot reopen", advice
+    )
 
 
 def _write_then_flush(m: MemoryMappedFile, offset: int, data: Buffer) -> None:

@@ -12,6 +12,8 @@ import operator
 import os
 from typing import TYPE_CHECKING
 
+from .readahead import ReadAhead, read_ahead
+
 if TYPE_CHECKING:
     from typing_extensions import Buffer
 
@@ -115,6 +117,15 @@ class MmapReader(_MmapStream):
     b'hello world\\n'
     """
 
+    def __init__(self, m: MappingBase) -> None:
+        super().__init__(m)
+        # Read-ahead (readahead.py) for reads that each start where the
+        # last one ended; a seek elsewhere drops it until reads are
+        # sequential again.
+        self._wants_ra = m._read_ahead_fd() is not None
+        self._ra: ReadAhead | None = None
+        self._seq_pos = 0
+
     def readable(self) -> bool:
         """Always ``True``.
 
@@ -125,6 +136,16 @@ class MmapReader(_MmapStream):
 
     def _remaining(self) -> int:
         return max(0, len(self._m) - self._pos)
+
+    def _ahead(self, n: int) -> None:
+        pos = self._pos
+        if pos != self._seq_pos:
+            self._ra = None
+        elif self._ra is None:
+            self._ra = read_ahead(self._m, n, pos)
+        if self._ra is not None:
+            self._ra.at(pos)
+        self._seq_pos = pos + n
 
     def readinto(self, b: Buffer) -> int:
         """Copy up to ``len(b)`` bytes into the writable buffer ``b``; return the count.
@@ -137,6 +158,8 @@ class MmapReader(_MmapStream):
         view = memoryview(b).cast("B")
         n = min(view.nbytes, self._remaining())
         if n:
+            if self._wants_ra:
+                self._ahead(n)
             self._m.read_into(self._pos, view[:n])
             self._pos += n
         return n
@@ -150,6 +173,8 @@ class MmapReader(_MmapStream):
         self._checkClosed()
         remaining = self._remaining()
         n = remaining if size is None or size < 0 else min(size, remaining)
+        if n and self._wants_ra:
+            self._ahead(n)
         data = self._m.read_bytes(self._pos, n) if n else b""
         self._pos += n
         return data

@@ -1,0 +1,615 @@
+"""Cold and larger-than-memory reads against read/pread, numpy and pyarrow.
+
+Every timed run starts from a file evicted from the page cache (``fsync``
+then ``posix_fadvise(DONTNEED)``), so these tables measure the disk and the
+kernel's read-ahead as much as the library. Candidates run round-robin,
+medians of 3 (each run opens the file afresh, so page tables start empty):
+
+- a cold sequential scan, ``zlib.crc32`` of each 1 MiB (512 MiB file);
+- random 4 KiB reads of a 4 GiB file by a process held to 512 MiB by a
+  memory cgroup (v2 ``memory.max`` or v1 ``memory.limit_in_bytes``; needs
+  root, skipped with the reason otherwise), so the file is 8x the memory;
+- ``numpy`` sum over the whole of a cold 1 GiB file;
+- big cold ``read_bytes`` against ``os.pread`` of the same sizes;
+- a warm scan: iteration over a warm mapping against raw memoryview
+  slicing, to show the read-ahead costs nothing once the file is cached.
+
+``--quick`` divides the sizes by 4 (the cgroup limit too, keeping 8x).
+Files live in the temporary directory (``TMPDIR``), which must be on a
+real disk: on tmpfs nothing can be evicted (the tables say so).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import random
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+from benchmarks._harness import Table, Timing, interleaved, ratio_row, temp_file
+from mmap_io import MemoryMappedFile, MmapAdvice, page_size
+
+MiB = 1 << 20
+CHUNK = MiB
+ROUNDS = 3
+
+
+def evict(path: str) -> None:
+    """Drop ``path``'s pages from the page cache (written back first)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def _evictable(path: str, table: Table) -> bool:
+    """Whether eviction empties the cache for ``path``; says so in ``table`` if not."""
+    evict(path)
+    with MemoryMappedFile.open_ro(path) as m:
+        left = m.residency().fraction
+    if left > 0.1:
+        table.add("(warning)", "-", f"{left:.0%} of the file stays cached after eviction")
+        return False
+    return True
+
+
+def _ms(t: Timing) -> str:
+    return f"{t.median_ns / 1e6:,.0f} (min {t.min_ns / 1e6:,.0f})"
+
+
+def _mbps(t: Timing, size: int) -> str:
+    return f"{size / t.median_ns * 1e3:,.0f}"
+
+
+def _peers() -> tuple[object, object]:
+    try:
+        import numpy as np
+    except ImportError:
+        np = None
+    try:
+        import pyarrow as pa
+    except ImportError:
+        pa = None
+    return np, pa
+
+
+# -- (a) cold sequential scan ------------------------------------------------
+
+
+def _scan_fns(path: str) -> tuple[dict[str, Callable[[], object]], Callable[[], object]]:
+    """The candidates, and apart (timed on its own: the slow crawl seemed
+    to leave the disk slow for whatever ran next) a RANDOM scan with no
+    read-ahead."""
+    np, pa = _peers()
+
+    def readinto() -> None:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        crc = 0
+        with open(path, "rb", buffering=0) as f:
+            while n := f.readinto(buf):
+                crc = zlib.crc32(view[:n], crc)
+
+    def pread() -> None:
+        fd = os.open(path, os.O_RDONLY)
+        crc = off = 0
+        try:
+            while data := os.pread(fd, CHUNK, off):
+                crc = zlib.crc32(data, crc)
+                off += len(data)
+        finally:
+            os.close(fd)
+
+    def chunks(advice: MmapAdvice | None) -> Callable[[], object]:
+        def run() -> None:
+            crc = 0
+            with MemoryMappedFile.open_ro(path, advice=advice) as m:
+                for view in m.chunks(CHUNK):
+                    crc = zlib.crc32(view, crc)
+
+        return run
+
+    def random_no_read_ahead() -> None:
+        # What chunks() would cost on a RANDOM mapping without its read-ahead.
+        crc = 0
+        with MemoryMappedFile.open_ro(path, advice=MmapAdvice.RANDOM) as m:
+            for off in range(0, len(m), CHUNK):
+                view = m.as_slice(off, min(CHUNK, len(m) - off))
+                crc = zlib.crc32(view, crc)
+                view.release()
+
+    def chunks_owned() -> None:
+        crc = 0
+        with MemoryMappedFile.open_ro(path) as m:
+            for data in m.chunks_owned(CHUNK):
+                crc = zlib.crc32(data, crc)
+
+    def reader() -> None:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        crc = 0
+        with MemoryMappedFile.open_ro(path) as m:
+            r = m.reader()
+            while n := r.readinto(buf):
+                crc = zlib.crc32(view[:n], crc)
+
+    fns: dict[str, Callable[[], object]] = {
+        "f.readinto(1 MiB)": readinto,
+        "os.pread(fd, 1 MiB, off)": pread,
+        "m.chunks(1 MiB)": chunks(None),
+        "m.chunks(1 MiB), advice=SEQUENTIAL": chunks(MmapAdvice.SEQUENTIAL),
+        "m.chunks(1 MiB), advice=RANDOM (read-ahead)": chunks(MmapAdvice.RANDOM),
+        "m.chunks_owned(1 MiB)": chunks_owned,
+        "m.reader().readinto(1 MiB)": reader,
+    }
+    if np is not None:
+
+        def np_memmap() -> None:
+            a = np.memmap(path, dtype=np.uint8, mode="r")  # type: ignore[attr-defined]
+            crc = 0
+            for off in range(0, len(a), CHUNK):
+                crc = zlib.crc32(a[off : off + CHUNK], crc)
+            del a
+
+        fns["numpy.memmap slices"] = np_memmap
+    if pa is not None:
+
+        def arrow() -> None:
+            crc = 0
+            with pa.memory_map(path, "r") as f:  # type: ignore[attr-defined]
+                size = f.size()
+                for off in range(0, size, CHUNK):
+                    crc = zlib.crc32(f.read_at(min(CHUNK, size - off), off), crc)
+
+        fns["pyarrow.memory_map().read_at"] = arrow
+    return fns, random_no_read_ahead
+
+
+def _scan_table(size: int) -> Table:
+    table = Table(
+        f"Cold sequential scan of {size >> 20} MiB, zlib.crc32 of each 1 MiB",
+        "ms (median of 3)",
+    )
+    with temp_file(size) as path:
+        _evictable(path, table)
+        fns, crawl = _scan_fns(path)
+        t = interleaved(fns, 1, ROUNDS, before=lambda: evict(path), warm_up=False, rotate=True)
+        no_read_ahead = "as_slice loop, advice=RANDOM, no read-ahead"
+        t |= interleaved(
+            {no_read_ahead: crawl}, 1, ROUNDS, before=lambda: evict(path), warm_up=False
+        )
+        evict(path)
+    for name, timing in t.items():
+        table.add(name, _ms(timing), f"{_mbps(timing, size)} MB/s")
+    ratio_row(table, "chunks / readinto", t["m.chunks(1 MiB)"], t["f.readinto(1 MiB)"], "<= 1.0")
+    return table
+
+
+# -- (b) random reads in a memory cgroup --------------------------------------
+
+
+class CgroupUnavailable(Exception):
+    """No memory cgroup can be made here; the message says why."""
+
+
+def _v2_root() -> str | None:
+    """A cgroup2 mount that offers the memory controller."""
+    with open("/proc/self/mounts") as f:
+        mounts = [line.split() for line in f]
+    for _dev, where, kind, *_ in mounts:
+        if kind != "cgroup2":
+            continue
+        try:
+            with open(os.path.join(where, "cgroup.controllers")) as c:
+                if "memory" in c.read().split():
+                    return where
+        except OSError:
+            continue
+    return None
+
+
+@contextlib.contextmanager
+def memory_cgroup(limit: int) -> Iterator[str]:
+    """A new memory cgroup limited to ``limit`` bytes; yields its ``cgroup.procs``.
+
+    cgroup v2 (``memory.max``) where a cgroup2 mount has the memory
+    controller, else v1 (``memory.limit_in_bytes``). Removed afterwards:
+    its processes must have exited by then.
+    """
+    name = f"mmapio-bench-{os.getpid()}"
+    root = _v2_root()
+    if root is not None:
+        path, limit_file = os.path.join(root, name), "memory.max"
+        control = os.path.join(root, "cgroup.subtree_control")
+        with contextlib.suppress(OSError), open(control, "w") as f:
+            f.write("+memory")
+    elif os.path.isfile("/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        path, limit_file = os.path.join("/sys/fs/cgroup/memory", name), "memory.limit_in_bytes"
+    else:
+        raise CgroupUnavailable("no cgroup v2 memory controller and no v1 memory hierarchy")
+    try:
+        os.mkdir(path)
+    except OSError as exc:
+        raise CgroupUnavailable(f"cannot create {path}: {exc.strerror} (needs root)") from None
+    try:
+        try:
+            with open(os.path.join(path, limit_file), "w") as f:
+                f.write(str(limit))
+        except OSError as exc:
+            raise CgroupUnavailable(f"cannot set {limit_file}: {exc.strerror}") from None
+        yield os.path.join(path, "cgroup.procs")
+    finally:
+        _rmdir_cgroup(path)
+
+
+def _rmdir_cgroup(path: str) -> None:
+    # The reader process may take a moment to be reaped from the cgroup.
+    for _ in range(50):
+        try:
+            os.rmdir(path)
+            return
+        except OSError as exc:
+            if exc.errno != errno.EBUSY:
+                raise
+            time.sleep(0.1)
+    os.rmdir(path)
+
+
+def _random_reader(
+    procs: str, path: str, n: int, n_slow: int, budget: float, rounds: int
+) -> dict[str, list[float]]:
+    """Runs in a spawned process: join the cgroup, time each way of reading
+    4 KiB at the same random offsets. Returns ns per read of each run."""
+    with open(procs, "w") as f:
+        f.write(str(os.getpid()))
+    np, pa = _peers()
+    ps = 4096
+    size = os.path.getsize(path)
+    rng = random.Random(11)
+    offs = [rng.randrange(size // ps) * ps for _ in range(n)]
+
+    def timed(body: Callable[[int], object], count: int) -> float:
+        # Slow candidates (read-ahead thrash) stop after `budget` seconds.
+        t0 = time.perf_counter()
+        done = 0
+        for a in offs[:count]:
+            body(a)
+            done += 1
+            if done % 16 == 0 and time.perf_counter() - t0 > budget:
+                break
+        return (time.perf_counter() - t0) * 1e9 / done
+
+    def pread() -> float:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            return timed(lambda a: os.pread(fd, ps, a), n)
+        finally:
+            os.close(fd)
+
+    def ours(advice: MmapAdvice | None, count: int) -> Callable[[], float]:
+        def run() -> float:
+            with MemoryMappedFile.open_ro(path, advice=advice) as m:
+                read = m.read_bytes
+                return timed(lambda a: read(a, ps), count)
+
+        return run
+
+    fns: dict[str, Callable[[], float]] = {
+        "os.pread(fd, 4096, off)": pread,
+        "m.read_bytes, advice=RANDOM": ours(MmapAdvice.RANDOM, n),
+        "m.read_bytes, default advice": ours(None, n_slow),
+    }
+    if np is not None:
+
+        def np_memmap(random_advice: bool, count: int) -> Callable[[], float]:
+            def run() -> float:
+                import mmap
+
+                a = np.memmap(path, dtype=np.uint8, mode="r")  # type: ignore[attr-defined]
+                if random_advice:
+                    a._mmap.madvise(mmap.MADV_RANDOM)
+                try:
+                    return timed(lambda o: a[o : o + ps].tobytes(), count)
+                finally:
+                    del a
+
+            return run
+
+        fns["numpy.memmap + madvise(RANDOM)"] = np_memmap(True, n)
+        fns["numpy.memmap, default advice"] = np_memmap(False, n_slow)
+    if pa is not None:
+
+        def arrow() -> float:
+            with pa.memory_map(path, "r") as f:  # type: ignore[attr-defined]
+                return timed(lambda a: f.read_at(ps, a), n_slow)
+
+        fns["pyarrow.memory_map().read_at"] = arrow
+    out: dict[str, list[float]] = {name: [] for name in fns}
+    order = list(fns.items())
+    for i in range(rounds):  # each round starts one candidate later
+        for name, fn in order[i % len(order) :] + order[: i % len(order)]:
+            evict(path)
+            out[name].append(fn())
+    return out
+
+
+def _random_table(size: int, limit: int, quick: bool) -> Table:
+    table = Table(
+        f"Random 4 KiB reads of a {size >> 30} GiB file, reader held to "
+        f"{limit >> 20} MiB by a memory cgroup",
+        "µs/read (median of 3)",
+    )
+    n = 2_000 if quick else 10_000
+    try:
+        with memory_cgroup(limit) as procs, temp_file(size, random_data=False) as path:
+            _evictable(path, table)
+            with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+                fut = pool.submit(_random_reader, procs, path, n, 500, 3.0, ROUNDS)
+                runs = fut.result()
+            evict(path)
+    except CgroupUnavailable as exc:
+        table.add("(skipped)", "-", f"no memory cgroup: {exc}")
+        return table
+    t = {name: Timing(min(v), sorted(v)[len(v) // 2]) for name, v in runs.items()}
+    for name, timing in t.items():
+        table.add(
+            name,
+            f"{timing.median_ns / 1e3:,.1f} (min {timing.min_ns / 1e3:,.1f})",
+            f"{1e9 / timing.median_ns:,.0f} reads/s",
+        )
+    ratio_row(
+        table,
+        "read_bytes RANDOM / os.pread",
+        t["m.read_bytes, advice=RANDOM"],
+        t["os.pread(fd, 4096, off)"],
+        "<= 1.05",
+    )
+    return table
+
+
+# -- (c) numpy over a cold file ----------------------------------------------
+
+
+def _numpy_table(size: int) -> Table:
+    np, pa = _peers()
+    table = Table(f"numpy sum (uint64) over a cold {size >> 20} MiB file", "ms (median of 3)")
+    if np is None:
+        table.add("(skipped)", "-", "numpy is not installed")
+        return table
+    with temp_file(size) as path:
+        _evictable(path, table)
+
+        def ours() -> None:
+            with MemoryMappedFile.open_ro(path) as m:
+                a = m.as_array(np.uint64)  # type: ignore[attr-defined]
+                a.sum()
+                del a
+
+        def np_memmap() -> None:
+            a = np.memmap(path, dtype=np.uint64, mode="r")  # type: ignore[attr-defined]
+            a.sum()
+            del a
+
+        def fromfile() -> None:
+            np.fromfile(path, dtype=np.uint64).sum()  # type: ignore[attr-defined]
+
+        fns: dict[str, Callable[[], object]] = {
+            "m.as_array(uint64).sum()": ours,
+            "numpy.memmap(uint64).sum()": np_memmap,
+            "numpy.fromfile(uint64).sum() (reads, copies)": fromfile,
+        }
+        if pa is not None:
+
+            def arrow() -> None:
+                with pa.memory_map(path, "r") as f:  # type: ignore[attr-defined]
+                    buf = f.read_buffer()
+                    np.frombuffer(buf, dtype=np.uint64).sum()  # type: ignore[attr-defined]
+                    del buf
+
+            fns["pyarrow.memory_map + frombuffer .sum()"] = arrow
+        t = interleaved(fns, 1, ROUNDS, before=lambda: evict(path), warm_up=False, rotate=True)
+        evict(path)
+    for name, timing in t.items():
+        table.add(name, _ms(timing), f"{_mbps(timing, size)} MB/s")
+    ratio_row(
+        table,
+        "as_array sum / numpy.memmap sum",
+        t["m.as_array(uint64).sum()"],
+        t["numpy.memmap(uint64).sum()"],
+        "<= 1.0",
+    )
+    return table
+
+
+# -- (d) big cold reads ------------------------------------------------------
+
+
+def _big_read_table(size: int) -> Table:
+    table = Table(
+        f"Single cold reads of N bytes at random offsets of a {size >> 20} MiB file",
+        "ms per read (median of 3)",
+    )
+    pieces = [256 << 10, MiB, 4 * MiB, 16 * MiB, 64 * MiB]
+    rng = random.Random(3)
+    with temp_file(size) as path:
+        _evictable(path, table)
+        fns: dict[str, Callable[[], object]] = {}
+        for piece in pieces:
+            offs = [rng.randrange((size - piece) // 4096) * 4096 for _ in range(4)]
+
+            def ours(piece: int = piece, offs: list[int] = offs) -> None:
+                with MemoryMappedFile.open_ro(path) as m:
+                    for off in offs:
+                        m.read_bytes(off, piece)
+
+            def copy(piece: int = piece, offs: list[int] = offs) -> None:
+                with MemoryMappedFile.open_ro(path) as m:
+                    for off in offs:
+                        view = m.as_slice(off, piece)
+                        bytes(view)
+                        view.release()
+
+            def pread(piece: int = piece, offs: list[int] = offs) -> None:
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    for off in offs:
+                        os.pread(fd, piece, off)
+                finally:
+                    os.close(fd)
+
+            label = f"{piece >> 10} KiB" if piece < MiB else f"{piece >> 20} MiB"
+            fns[f"m.read_bytes(off, {label})"] = ours
+            fns[f"bytes(m.as_slice(off, {label})) (copy)"] = copy
+            fns[f"os.pread(fd, {label}, off)"] = pread
+        t = interleaved(fns, 4, ROUNDS, before=lambda: evict(path), warm_up=False, rotate=True)
+        evict(path)
+    for name, timing in t.items():
+        table.add(name, f"{timing.median_ns / 1e6:,.1f} (min {timing.min_ns / 1e6:,.1f})")
+    for piece in pieces:
+        label = f"{piece >> 10} KiB" if piece < MiB else f"{piece >> 20} MiB"
+        ratio_row(
+            table,
+            f"read_bytes / os.pread, {label}",
+            t[f"m.read_bytes(off, {label})"],
+            t[f"os.pread(fd, {label}, off)"],
+            "<= 1.1",
+        )
+    return table
+
+
+# -- (e) warm scans ----------------------------------------------------------
+
+
+def _warm_table(size: int, quick: bool) -> Table:
+    import mmap
+
+    table = Table(
+        f"Warm scan of a {size >> 20} MiB mapping (read-ahead must cost nothing)",
+        "GB/s (median)",
+    )
+    ps = page_size()
+    with temp_file(size) as path:
+        fd = os.open(path, os.O_RDONLY)
+        mm = mmap.mmap(fd, size, prot=mmap.PROT_READ)
+        os.close(fd)
+        mv = memoryview(mm)
+        m = MemoryMappedFile.open_ro(path)
+        rand = MemoryMappedFile.open_ro(path, advice=MmapAdvice.RANDOM)
+        try:
+            bytes(mv)  # cache the file and fault in the mappings
+            m.touch_pages()
+            rand.touch_pages()
+            t = _warm_timings(m, rand, mv, size, ps, quick)
+        finally:
+            rand.close()
+            m.close()
+            mv.release()
+            mm.close()
+    pairs = [
+        ("m.chunks(1 MiB)", "raw mv[o:o+1 MiB]"),
+        ("m.chunks(64 KiB)", "raw mv[o:o+64 KiB]"),
+        ("m.pages()", "raw mv[o:o+4 KiB]"),
+        ("m.chunks_owned(1 MiB)", "raw bytes(mv[o:o+1 MiB])"),
+        ("m.reader().readinto(1 MiB)", "raw buf[:] = mv[o:o+1 MiB]"),
+        ("advice=RANDOM: m.chunks(1 MiB)", "raw mv[o:o+1 MiB]"),
+        ("advice=RANDOM: m.pages()", "raw mv[o:o+4 KiB]"),
+    ]
+    for name, timing in t.items():
+        table.add(name, f"{1 / timing.median_ns:.2f}")
+    for ours, raw in pairs:
+        # Throughput ours/raw >= 0.95  <=>  time raw/ours >= 0.95.
+        ratio_row(table, f"throughput {ours} / raw", t[raw], t[ours], ">= 0.95")
+    return table
+
+
+def _warm_timings(
+    m: MemoryMappedFile,
+    rand: MemoryMappedFile,
+    mv: memoryview,
+    size: int,
+    ps: int,
+    quick: bool,
+) -> dict[str, Timing]:
+    """``rand`` is ``m`` opened with advice=RANDOM: its scans read ahead."""
+    crc32 = zlib.crc32
+
+    def chunked(n: int, of: MemoryMappedFile = m) -> Callable[[], object]:
+        def run() -> None:
+            crc = 0
+            for view in of.chunks(n):
+                crc = crc32(view, crc)
+
+        return run
+
+    def raw(n: int) -> Callable[[], object]:
+        def run() -> None:
+            crc = 0
+            for off in range(0, size, n):
+                crc = crc32(mv[off : off + n], crc)
+
+        return run
+
+    def pages(of: MemoryMappedFile = m) -> None:
+        crc = 0
+        for view in of.pages():
+            crc = crc32(view, crc)
+
+    def owned() -> None:
+        crc = 0
+        for data in m.chunks_owned(CHUNK):
+            crc = crc32(data, crc)
+
+    def raw_owned() -> None:
+        crc = 0
+        for off in range(0, size, CHUNK):
+            crc = crc32(bytes(mv[off : off + CHUNK]), crc)
+
+    def reader() -> None:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        crc = 0
+        r = m.reader()
+        while n := r.readinto(buf):
+            crc = crc32(view[:n], crc)
+
+    def raw_copy() -> None:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        crc = 0
+        for off in range(0, size, CHUNK):
+            view[:] = mv[off : off + CHUNK]
+            crc = crc32(view, crc)
+
+    fns = {
+        "m.chunks(1 MiB)": chunked(CHUNK),
+        "raw mv[o:o+1 MiB]": raw(CHUNK),
+        "m.chunks(64 KiB)": chunked(64 << 10),
+        "raw mv[o:o+64 KiB]": raw(64 << 10),
+        "m.pages()": pages,
+        "raw mv[o:o+4 KiB]": raw(ps),
+        "m.chunks_owned(1 MiB)": owned,
+        "raw bytes(mv[o:o+1 MiB])": raw_owned,
+        "m.reader().readinto(1 MiB)": reader,
+        "raw buf[:] = mv[o:o+1 MiB]": raw_copy,
+        "advice=RANDOM: m.chunks(1 MiB)": chunked(CHUNK, rand),
+        "advice=RANDOM: m.pages()": lambda: pages(rand),
+    }
+    return interleaved(fns, size, 5 if quick else 9)
+
+
+def run(quick: bool) -> list[Table]:
+    div = 4 if quick else 1
+    return [
+        _scan_table((512 * MiB) // div),
+        _random_table((4 << 30) // div, (512 * MiB) // div, quick),
+        _numpy_table((1 << 30) // div),
+        _big_read_table((512 * MiB) // div),
+        _warm_table((256 * MiB) // div, quick),
+    ]

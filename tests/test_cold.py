@@ -1,0 +1,387 @@
+"""Cold files: the ``advice=`` open option, read-ahead in sequential
+consumers, and big reads of pages that are not cached.
+
+Everything runs against the real kernel: advice shows up in the
+``VmFlags`` of ``/proc/self/smaps`` (``rr`` random, ``sr`` sequential),
+residency comes from ``mincore`` after a real eviction
+(``posix_fadvise(DONTNEED)`` of a flushed file), and the read path is
+observed through ``/proc/self/io`` (``syscr`` counts ``pread`` calls).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from mmap_io import (
+    FileTruncatedError,
+    MemoryMappedFile,
+    MmapAdvice,
+    MmapMode,
+    OutOfBoundsError,
+    page_size,
+)
+from mmap_io.readahead import read_ahead_window
+from mmap_io.residency import smaps_entries
+from test_hints import cold_file, evict
+
+PS = page_size()
+MiB = 1 << 20
+
+needs_smaps = pytest.mark.skipif(
+    not os.path.exists("/proc/self/smaps"), reason="needs /proc/self/smaps (Linux)"
+)
+FLAG = {MmapAdvice.RANDOM: "rr", MmapAdvice.SEQUENTIAL: "sr"}
+
+
+def vm_flags(m: MemoryMappedFile) -> list[set[str]]:
+    """The VmFlags of every area covering the mapping."""
+    entries = smaps_entries(m.as_ptr(), m.as_ptr() + len(m))
+    assert entries, "the mapping has no /proc/self/smaps entry"
+    return [set(e.flags) for e in entries]
+
+
+def assert_advice(m: MemoryMappedFile, advice: MmapAdvice | None) -> None:
+    for flags in vm_flags(m):
+        for other, flag in FLAG.items():
+            assert (flag in flags) == (other is advice), (advice, flags)
+
+
+# -- advice= at open -----------------------------------------------------------
+
+
+def _openers(path: Path) -> dict[str, Callable[..., MemoryMappedFile]]:
+    return {
+        "open_ro": lambda **kw: MemoryMappedFile.open_ro(path, **kw),
+        "open_rw": lambda **kw: MemoryMappedFile.open_rw(path, **kw),
+        "open_cow": lambda **kw: MemoryMappedFile.open_cow(path, **kw),
+        "create_rw": lambda **kw: MemoryMappedFile.create_rw(path, 16 * PS, **kw),
+        "open_or_create": lambda **kw: MemoryMappedFile.open_or_create(path, 16 * PS, **kw),
+        "from_file": lambda **kw: _from_file(path, **kw),
+    }
+
+
+def _from_file(path: Path, **kw: object) -> MemoryMappedFile:
+    with open(path, "rb") as f:
+        return MemoryMappedFile.from_file(f, MmapMode.READ_ONLY, **kw)  # type: ignore[arg-type]
+
+
+OPENER_NAMES = ["open_ro", "open_rw", "open_cow", "create_rw", "open_or_create", "from_file"]
+
+
+@needs_smaps
+@pytest.mark.parametrize("name", OPENER_NAMES)
+@pytest.mark.parametrize("advice", [MmapAdvice.RANDOM, MmapAdvice.SEQUENTIAL, None])
+def test_advice_applies_to_the_whole_mapping_at_open(
+    tmp_path: Path, name: str, advice: MmapAdvice | None
+) -> None:
+    path = tmp_path / "data.bin"
+    path.write_bytes(os.urandom(16 * PS))
+    with _openers(path)[name](advice=advice) as m:
+        assert_advice(m, advice)
+
+
+@needs_smaps
+@pytest.mark.parametrize("advice", [MmapAdvice.RANDOM, MmapAdvice.SEQUENTIAL])
+def test_builder_takes_advice(tmp_path: Path, advice: MmapAdvice) -> None:
+    path = tmp_path / "data.bin"
+    with MemoryMappedFile.builder(path).size(16 * PS).advice(advice).create() as m:
+        assert_advice(m, advice)
+    with MemoryMappedFile.builder(path).mode(MmapMode.READ_ONLY).advice(advice).open() as m:
+        assert_advice(m, advice)
+    with MemoryMappedFile.builder(path).size(PS).advice(advice).open_or_create() as m:
+        assert_advice(m, advice)
+
+
+@needs_smaps
+@pytest.mark.parametrize("advice", [MmapAdvice.RANDOM, MmapAdvice.SEQUENTIAL])
+def test_advice_is_applied_again_after_resize(tmp_path: Path, advice: MmapAdvice) -> None:
+    with MemoryMappedFile.create_rw(tmp_path / "data.bin", 4 * PS, advice=advice) as m:
+        for size in (64 * PS, 3 * PS, 1000 * PS + 5):
+            m.resize(size)
+            assert_advice(m, advice)
+
+
+@needs_smaps
+@pytest.mark.parametrize("mode", [MmapMode.READ_ONLY, MmapMode.COPY_ON_WRITE])
+def test_advice_is_applied_again_after_refresh(tmp_path: Path, mode: MmapMode) -> None:
+    path = tmp_path / "log.bin"
+    path.write_bytes(os.urandom(4 * PS))
+    opener = MemoryMappedFile.open_ro if mode is MmapMode.READ_ONLY else MemoryMappedFile.open_cow
+    with opener(path, advice=MmapAdvice.RANDOM) as m:
+        for size in (300 * PS + 7, 2 * PS):
+            os.truncate(path, size)
+            assert m.refresh() == size
+            assert_advice(m, MmapAdvice.RANDOM)
+
+
+@needs_smaps
+def test_advice_survives_pickling(tmp_path: Path) -> None:
+    path = tmp_path / "data.bin"
+    path.write_bytes(os.urandom(16 * PS))
+    with (
+        MemoryMappedFile.open_ro(path, advice=MmapAdvice.RANDOM) as m,
+        pickle.loads(pickle.dumps(m)) as copy,
+    ):
+        assert_advice(copy, MmapAdvice.RANDOM)
+
+
+def test_advice_on_an_empty_mapping_is_fine(tmp_path: Path) -> None:
+    path = tmp_path / "empty.bin"
+    path.write_bytes(b"")
+    with MemoryMappedFile.open_ro(path, advice=MmapAdvice.RANDOM) as m:
+        assert len(m) == 0
+
+
+@pytest.mark.parametrize("bad", ["random", 3, True, MmapMode.READ_ONLY])
+def test_bad_advice_is_refused_before_the_file_changes(tmp_path: Path, bad: object) -> None:
+    path = tmp_path / "new.bin"
+    with pytest.raises(TypeError, match="advice must be an MmapAdvice"):
+        MemoryMappedFile.create_rw(path, PS, advice=bad)  # type: ignore[arg-type]
+    assert not path.exists()
+    with pytest.raises(TypeError, match="advice must be an MmapAdvice"):
+        MemoryMappedFile.builder(path).advice(bad)  # type: ignore[arg-type]
+
+
+def test_advice_the_kernel_refuses_closes_the_mapping(tmp_path: Path) -> None:
+    # POPULATE_WRITE needs a writable mapping: a read-only open must fail
+    # with the kernel's error and leave nothing mapped.
+    path = tmp_path / "data.bin"
+    path.write_bytes(os.urandom(4 * PS))
+    from mmap_io import AdviceFailedError
+
+    with pytest.raises(AdviceFailedError) as ei:
+        MemoryMappedFile.open_ro(path, advice=MmapAdvice.POPULATE_WRITE)
+    assert ei.value.errno == errno.EINVAL
+
+
+# -- read-ahead ----------------------------------------------------------------
+
+CHUNK = 64 << 10
+
+
+@pytest.fixture
+def cold(tmp_path: Path) -> Path:
+    """A 16 MiB file evicted from the page cache."""
+    return cold_file(tmp_path / "cold.bin", 16 * MiB)
+
+
+def _resident_beyond(m: MemoryMappedFile, consumed: int) -> int:
+    """Bytes resident past ``consumed`` (the part nobody read yet), once the
+    read-ahead had time to land: MADV_WILLNEED returns before the disk has
+    read anything, and mincore() counts a page once it has been read."""
+    deadline = time.monotonic() + 5
+    while not m.residency(consumed, len(m) - consumed).resident:
+        if time.monotonic() > deadline:
+            return 0
+        time.sleep(0.01)
+    time.sleep(0.2)  # whatever was asked for lands too
+    return m.residency(consumed, len(m) - consumed).resident * PS
+
+
+def _consume(it: Iterator[object], count: int, size: int) -> int:
+    for _ in range(count):
+        next(it)
+    return count * size
+
+
+# RANDOM advice turns off the kernel's own read-around, so what is resident
+# beyond the cursor is what the library asked for.
+CONSUMERS: dict[str, Callable[[MemoryMappedFile], tuple[Iterator[object], int]]] = {
+    "chunks": lambda m: (iter(m.chunks(CHUNK)), CHUNK),
+    "chunks_owned": lambda m: (iter(m.chunks_owned(CHUNK)), CHUNK),
+    "pages": lambda m: (iter(m.pages()), PS),
+    "pages_owned": lambda m: (iter(m.pages_owned()), PS),
+}
+
+
+@pytest.mark.parametrize("name", list(CONSUMERS))
+def test_iteration_reads_ahead_at_most_one_window(cold: Path, name: str) -> None:
+    with MemoryMappedFile.open_ro(cold, advice=MmapAdvice.RANDOM) as m:
+        it, size = CONSUMERS[name](m)
+        count = 3
+        consumed = _consume(it, count, size)
+        window = read_ahead_window(size)
+        beyond = _resident_beyond(m, consumed)
+        assert 0 < beyond <= window, (beyond, window)
+        del it
+
+
+def test_reader_reads_ahead_at_most_one_window(cold: Path) -> None:
+    with MemoryMappedFile.open_ro(cold, advice=MmapAdvice.RANDOM) as m:
+        r = m.reader()
+        buf = bytearray(CHUNK)
+        for _ in range(3):
+            assert r.readinto(buf) == CHUNK
+        beyond = _resident_beyond(m, 3 * CHUNK)
+        assert 0 < beyond <= read_ahead_window(CHUNK)
+
+
+def test_reader_seek_does_not_read_ahead_from_afar(cold: Path) -> None:
+    # A reader that jumps around is not sequential: nothing is read ahead
+    # of a single read after a seek.
+    with MemoryMappedFile.open_ro(cold, advice=MmapAdvice.RANDOM) as m:
+        r = m.reader()
+        r.seek(8 * MiB)
+        r.read(PS)
+        assert m.residency(0, 8 * MiB).resident == 0
+        assert m.residency(8 * MiB + PS, 8 * MiB - PS).resident == 0
+
+
+def test_touch_pages_range_touches_only_its_range(cold: Path) -> None:
+    with MemoryMappedFile.open_ro(cold, advice=MmapAdvice.RANDOM) as m:
+        m.touch_pages_range(MiB, MiB)
+        assert m.residency(MiB, MiB).fraction == 1.0
+        assert m.residency(0, MiB).resident == 0
+        # Read-ahead stops at the end of the range asked for.
+        assert m.residency(2 * MiB, len(m) - 2 * MiB).resident == 0
+
+
+def test_touch_pages_makes_a_cold_file_resident(cold: Path) -> None:
+    with MemoryMappedFile.open_ro(cold, advice=MmapAdvice.RANDOM) as m:
+        m.touch_pages()
+        assert m.residency().fraction == 1.0
+
+
+def test_full_scan_of_a_cold_file_sees_every_byte(cold: Path) -> None:
+    data = cold.read_bytes()
+    evict(cold)
+    with MemoryMappedFile.open_ro(cold, advice=MmapAdvice.RANDOM) as m:
+        assert b"".join(bytes(v) for v in m.chunks(3 * CHUNK + 5)) == data
+        assert b"".join(m.chunks_owned(CHUNK - 1)) == data
+        evict_while_mapped = m.reader().read()
+    assert evict_while_mapped == data
+
+
+def test_read_ahead_window_grows_with_the_chunk_and_is_bounded() -> None:
+    small, big = read_ahead_window(PS), read_ahead_window(64 * MiB)
+    assert PS < small <= read_ahead_window(MiB) <= big
+    assert read_ahead_window(MiB) >= MiB
+    assert big <= 64 * MiB
+
+
+# -- big reads of cold ranges ---------------------------------------------------
+
+
+def _syscr() -> int:
+    with open("/proc/self/io") as f:
+        for line in f:
+            if line.startswith("syscr:"):
+                return int(line.split()[1])
+    raise AssertionError("no syscr in /proc/self/io")
+
+
+def reads_during(fn: Callable[[], object]) -> int:
+    """How many read syscalls (``read``, ``pread``...) ``fn()`` made."""
+    before = _syscr()
+    fn()
+    after = _syscr()
+    return after - before - (_syscr() - after)  # less reading /proc itself
+
+
+needs_proc_io = pytest.mark.skipif(
+    not os.path.exists("/proc/self/io"), reason="needs /proc/self/io (Linux)"
+)
+
+
+@needs_proc_io
+@pytest.mark.parametrize("mode", [MmapMode.READ_ONLY, MmapMode.READ_WRITE])
+def test_big_cold_read_uses_pread_and_returns_the_same_bytes(
+    tmp_path: Path, mode: MmapMode
+) -> None:
+    size = 8 * MiB
+    path = cold_file(tmp_path / "big.bin", size)
+    data = path.read_bytes()
+    evict(path)
+    opener = MemoryMappedFile.open_ro if mode is MmapMode.READ_ONLY else MemoryMappedFile.open_rw
+    with opener(path) as m:
+        got: list[bytes] = []
+        assert reads_during(lambda: got.append(m.read_bytes(100, size - 200))) > 0
+        assert got[0] == data[100 : size - 100]
+        evict(path)
+        buf = bytearray(size - 1)
+        assert reads_during(lambda: m.read_into(1, buf)) > 0
+        assert buf == data[1:]
+        # Warm now: the copy from the mapping, no read syscalls.
+        assert reads_during(lambda: got.append(m.read_bytes(0, size))) == 0
+        assert got[1] == data
+
+
+@needs_proc_io
+def test_small_cold_reads_are_copies(tmp_path: Path) -> None:
+    path = cold_file(tmp_path / "big.bin", 8 * MiB)
+    with MemoryMappedFile.open_ro(path) as m:
+        assert reads_during(lambda: m.read_bytes(0, (256 << 10) - 1)) == 0
+
+
+@pytest.mark.parametrize("mode", [MmapMode.READ_WRITE, MmapMode.COPY_ON_WRITE])
+def test_big_cold_read_sees_writes_through_the_mapping(tmp_path: Path, mode: MmapMode) -> None:
+    # Read-write: the rest is cold, pread() runs and sees the unflushed
+    # write (mapping and file share the page cache). Copy-on-write: the
+    # private page is not in the file, so the copy must run.
+    size = 8 * MiB
+    path = cold_file(tmp_path / "big.bin", size)
+    opener = MemoryMappedFile.open_rw if mode is MmapMode.READ_WRITE else MemoryMappedFile.open_cow
+    with opener(path) as m:
+        m.update_region(5 * MiB, b"written")
+        assert m.read_bytes(0, size)[5 * MiB : 5 * MiB + 7] == b"written"
+    in_file = path.read_bytes()[5 * MiB : 5 * MiB + 7] == b"written"
+    assert in_file is (mode is MmapMode.READ_WRITE)
+
+
+def test_big_cold_read_of_a_truncated_file(tmp_path: Path) -> None:
+    size = 8 * MiB
+    path = cold_file(tmp_path / "big.bin", size)
+    data = path.read_bytes()
+    with MemoryMappedFile.open_ro(path) as m:
+        cut = 3 * MiB + 100  # mid-page: the rest of that page reads as zeros
+        os.truncate(path, cut)
+        evict(path)
+        with pytest.raises(FileTruncatedError):
+            m.read_bytes(0, size)
+        with pytest.raises(FileTruncatedError):
+            m.read_into(MiB, bytearray(4 * MiB))
+        page_end = (cut + PS - 1) // PS * PS
+        head = m.read_bytes(0, page_end)
+        assert head[:cut] == data[:cut]
+        assert head[cut:] == bytes(page_end - cut)
+        evict(path)
+        # The same range through pread (cold, big) gives the same bytes.
+        assert m.read_bytes(page_end - 2 * MiB, 2 * MiB) == head[-2 * MiB :]
+
+
+def test_big_read_bad_ranges_raise_as_before(tmp_path: Path) -> None:
+    size = 8 * MiB
+    path = cold_file(tmp_path / "big.bin", size)
+    with MemoryMappedFile.open_ro(path) as m:
+        with pytest.raises(OutOfBoundsError):
+            m.read_bytes(1, size)
+        with pytest.raises(OutOfBoundsError):
+            m.read_into(size - MiB, bytearray(2 * MiB))
+        with pytest.raises(OutOfBoundsError):
+            m.read_bytes(-1, 2 * MiB)
+
+
+@needs_proc_io
+def test_cold_scan_in_big_reads_mixes_pread_and_copies(tmp_path: Path) -> None:
+    # Chunks the kernel has read ahead are copied, cold ones are pread():
+    # every byte must come back, and the extra descriptor pread() uses
+    # must go with the mapping.
+    path = cold_file(tmp_path / "big.bin", 16 * MiB)
+    data = path.read_bytes()
+    evict(path)
+    fds = len(os.listdir("/proc/self/fd"))
+    with MemoryMappedFile.open_ro(path) as m:
+        got: list[bytes] = []
+        assert reads_during(lambda: got.extend(m.chunks_owned(MiB))) > 0
+        assert b"".join(got) == data
+        r = m.reader()
+        evict(path)
+        assert b"".join(iter(lambda: r.read(3 * MiB), b"")) == data
+    assert len(os.listdir("/proc/self/fd")) == fds
