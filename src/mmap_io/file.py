@@ -10,7 +10,7 @@ import stat
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from . import _core
 from ._base import MappingBase
@@ -76,6 +76,10 @@ def _open(
     # out (fileno(), unmap()) and must behave like one from open().
     os.set_blocking(fd, True)
     return fd
+
+
+# Looked up once: an enum member lookup costs more than a small page touch.
+_RANDOM: Final = MmapAdvice.RANDOM
 
 
 class MemoryMappedFile(MappingBase):
@@ -194,7 +198,7 @@ class MemoryMappedFile(MappingBase):
     def _read_ahead_fd(self) -> int | None:
         # With RANDOM the kernel reads only the faulting page: scans need
         # the library's read-ahead (readahead.py).
-        return self.fileno() if self._advice is MmapAdvice.RANDOM else None
+        return self.fileno() if self._advice is _RANDOM else None
 
     def _apply_open_advice(self) -> None:
         """madvise the whole mapping with the ``advice=`` it was opened with.
