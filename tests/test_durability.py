@@ -320,16 +320,18 @@ def test_flusher_starts_flushes_within_two_periods_and_stops_on_close(big: Path)
     period = 0.1
     m = MemoryMappedFile.create_rw(big, 8 << 20, flush_policy=FlushPolicy.every_millis(100))
     [t] = flusher_threads()
-    assert t.daemon
-    wait_until(lambda: m._flusher.flushes >= 1)  # it made the new file durable
-    for offset in (0, FAR):
-        m.update_region(offset, b"tick")
-        assert dirty_kib(m.as_ptr()) == PS // 1024
-        # Within two periods even when the write lands during a flush (that
-        # flush writes it, the next one settles the count).
-        took = wait_until(lambda: dirty_kib(m.as_ptr()) == 0 and m.pending_bytes == 0)
-        assert took < 2 * period
-    m.close()
+    try:
+        assert t.daemon
+        wait_until(lambda: m._flusher.flushes >= 1)  # it made the new file durable
+        for offset in (0, FAR):
+            m.update_region(offset, b"tick")
+            assert dirty_kib(m.as_ptr()) == PS // 1024
+            # Within two periods even when the write lands during a flush (that
+            # flush writes it, the next one settles the count).
+            took = wait_until(lambda: dirty_kib(m.as_ptr()) == 0 and m.pending_bytes == 0)
+            assert took < 2 * period
+    finally:
+        m.close()  # a failure above must not leave the thread to the next tests
     assert not t.is_alive()  # close() wakes and joins it
     assert not flusher_threads()
 
