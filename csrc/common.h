@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #if PY_VERSION_HEX < 0x030B0000
@@ -99,7 +100,12 @@ typedef struct Mapping {
     Py_ssize_t size;       /* bytes visible to Python */
     Py_ssize_t map_size;   /* bytes actually mapped (huge pages round up) */
     int fd;                /* our own descriptor, -1 for anonymous */
-    int read_fd;           /* pread() of cold ranges (copy.c); -1 until used */
+    int read_fd;           /* pread() of cold ranges (pread.c); -1 until used */
+    /* pread.c's rule 2: reads of a mapping advised RANDOM as a whole. */
+    int random_reads;      /* advised MADV_RANDOM as a whole */
+    int cold_reads;        /* its recent reads went to the disk: pread() */
+    unsigned read_history; /* a bit per timed read, 1: it went to the disk */
+    unsigned read_tick;    /* reads counted towards the next timed one */
     int access;            /* enum mmapio_access */
     int closed;            /* 1 before __init__ and after close() */
     int initialised;       /* __init__ ran (successfully or not) */

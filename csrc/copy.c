@@ -11,7 +11,7 @@
  * re-checked) and also takes copy_lock (readers shared, writers
  * exclusive; copy_gate keeps the two fair), so copies never tear.
  * Slices with a step (m[::2]) gather and scatter through the same path.
- * Big reads of a cold range go through pread() instead (pread_job).
+ * Some reads go through pread() instead: pread.c says which.
  */
 #include "common.h"
 
@@ -89,6 +89,8 @@ typedef struct {
     char *buf;
     Py_ssize_t len;
     Py_ssize_t step;
+    enum read_plan plan; /* pread.c's rule 2; READ_COPY otherwise */
+    int64_t ns;          /* how long a timed plan took; -1 until it ran */
 } CopyJob;
 
 /* The copy itself, SIGBUS-guarded: 0, or -1 on SIGBUS. */
@@ -114,121 +116,6 @@ copy_extent(const CopyJob *j, Py_ssize_t *lo, Py_ssize_t *span)
     *span = (reach < 0 ? -reach : reach) + 1;
 }
 
-/* Reads of MMAPIO_PREAD_MIN bytes and more from a shared file mapping
- * whose range is mostly not in the page cache use pread() instead of the
- * copy: the copy faults the range in one read-around window at a time
- * (read_ahead_kb around each fault, 8 MiB on the test machine, however
- * little was asked for), while one pread() reads what was asked and lets
- * the kernel read ahead of it.  Single reads at random offsets of a cold
- * file took 14 / 14 / 17 / 39 / 148 ms by copy for 256 KiB / 1 / 4 / 16 /
- * 64 MiB, 0.6 / 2.2 / 6.9 / 27 / 86 ms by pread().  Below 256 KiB the
- * copy runs with the GIL held (MMAPIO_BIG_COPY and up release it), and a
- * mincore() per read would cost warm reads more than it saves cold ones.
- *
- * It returns the same bytes: a shared mapping and pread() see the same
- * page-cache pages (copy-on-write mappings are left out, their private
- * pages are not in the file).  It is as atomic: pread() runs where the
- * copy would, under copy_lock shared, so no update_region() runs in the
- * middle.  It fails the same way: where the file now ends inside the
- * range, the mapping reads zeros to the end of that page and faults past
- * it, and so does pread_job (zeros, then NOGIL_SIGBUS). */
-#define MMAPIO_PREAD_MIN ((Py_ssize_t)256 * 1024)
-
-/* The descriptor pread_job reads from: on Linux a second open file
- * description of the same file (through /proc/self/fd), opened on first
- * use.  The kernel keeps its read-ahead state per open file description,
- * and the mapping's page faults share the one of m->fd: pread() on m->fd
- * and faults taking turns (a scan where some chunks are cached and some
- * are not) reset each other's read-ahead, which made a cold sequential
- * read_bytes() scan 2x slower.  -1 where it cannot be opened: no pread(). */
-static int
-read_fd_of(Mapping *m)
-{
-    int fd = __atomic_load_n(&m->read_fd, __ATOMIC_ACQUIRE);
-    if (fd >= 0) {
-        return fd;
-    }
-#ifdef __linux__
-    char link[64];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", m->fd);
-    fd = open(link, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -1;
-    }
-    int none = -1;
-    if (!__atomic_compare_exchange_n(&m->read_fd, &none, fd, 0,
-                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        close(fd); /* another thread got there first */
-        fd = none;
-    }
-    return fd;
-#else
-    return m->fd;
-#endif
-}
-
-/* Whether a read of [off, off+len) should use pread(): see above.  `vec`
- * (one byte per page of the range) takes mincore()'s answer; the caller
- * passes the destination buffer, overwritten next anyway. */
-static int
-wants_pread(Mapping *m, const CopyJob *j)
-{
-    if (j->dir != COPY_OUT || j->step != 1 || j->len < MMAPIO_PREAD_MIN ||
-        m->anonymous || m->access == ACCESS_COPY || m->fd < 0) {
-        return 0;
-    }
-    Py_ssize_t start, end, ps = page_size_value();
-    page_widen(m, j->off, j->len, &start, &end);
-    Py_ssize_t pages = (end - start + ps - 1) / ps;
-    unsigned char *vec = (unsigned char *)j->buf;
-    /* A cached first page says "warm" for the price of one page: the
-     * mincore() of a whole warm range cost a warm 1 MiB copy 4%, one
-     * page costs a warm 256 KiB copy about 2%. */
-    if (pages > j->len || page_mincore(m, start, ps, vec) != 0 ||
-        (vec[0] & 1) || page_mincore(m, start, end - start, vec) != 0) {
-        return 0;
-    }
-    Py_ssize_t cold = 0;
-    for (Py_ssize_t i = 0; i < pages; i++) {
-        cold += !(vec[i] & 1);
-    }
-    return cold * 2 >= pages && read_fd_of(m) >= 0;
-}
-
-/* The file ends `done` bytes into the job's range: zeros to the end of
- * that page, as the mapping reads there, and a fault past it. */
-static int
-pread_past_eof(CopyJob *j, Py_ssize_t done)
-{
-    Py_ssize_t ps = page_size_value();
-    Py_ssize_t eof = j->off + done;
-    Py_ssize_t zeros = (ps - eof % ps) % ps;
-    Py_ssize_t left = j->len - done;
-    memset(j->buf + done, 0, (size_t)(zeros < left ? zeros : left));
-    return zeros < left ? NOGIL_SIGBUS : NOGIL_OK;
-}
-
-/* pread() the job's range; NOGIL_OK, NOGIL_SIGBUS or an errno. */
-static int
-pread_job(Mapping *m, CopyJob *j)
-{
-    Py_ssize_t done = 0;
-    while (done < j->len) {
-        ssize_t n = pread(m->read_fd, j->buf + done, (size_t)(j->len - done),
-                          (off_t)(j->off + done));
-        if (n > 0) {
-            done += n;
-        }
-        else if (n == 0) {
-            return pread_past_eof(j, done);
-        }
-        else if (errno != EINTR) {
-            return errno;
-        }
-    }
-    return NOGIL_OK;
-}
-
 /* For without_gil(): the bounds are re-checked there. */
 static int
 copy_job(Mapping *m, void *arg)
@@ -249,11 +136,17 @@ copy_job(Mapping *m, void *arg)
     }
     pthread_mutex_unlock(&m->copy_gate);
     int rc;
-    if (wants_pread(m, j)) {
-        rc = pread_job(m, j);
+    int64_t t0 = j->plan != READ_COPY ? now_ns() : 0;
+    if (j->plan == READ_PREAD ||
+        (j->dir == COPY_OUT && j->step == 1 &&
+         pread_pays(m, j->off, j->len, (unsigned char *)j->buf))) {
+        rc = pread_range(m, j->buf, j->off, j->len);
     }
     else {
         rc = copy_guarded(m, j) ? NOGIL_SIGBUS : NOGIL_OK;
+    }
+    if (j->plan != READ_COPY) {
+        j->ns = now_ns() - t0;
     }
     pthread_rwlock_unlock(&m->copy_lock);
     return rc;
@@ -269,6 +162,9 @@ run_copy_locked(Mapping *m, CopyJob *j)
     m->big_ops++;
     int rc = without_gil(m, lo, span, copy_job, j);
     m->big_ops--;
+    if (j->ns >= 0) {
+        note_read(m, j->plan, j->off, j->len, j->ns);
+    }
     if (rc == NOGIL_OK) {
         return 0;
     }
@@ -284,9 +180,19 @@ run_copy_locked(Mapping *m, CopyJob *j)
 static inline int
 run_copy(Mapping *m, CopyJob *j)
 {
+    if (__atomic_load_n(&m->random_reads, __ATOMIC_RELAXED) &&
+        j->dir == COPY_OUT && j->step == 1) {
+        j->plan = plan_read(m);
+    }
 #ifndef Py_GIL_DISABLED
-    if (j->len < MMAPIO_BIG_COPY && m->big_ops == 0) {
-        if (copy_guarded(m, j) == 0) {
+    if (j->len < MMAPIO_BIG_COPY && m->big_ops == 0 &&
+        j->plan != READ_PREAD) {
+        int64_t t0 = j->plan == READ_COPY_TIMED ? now_ns() : 0;
+        int faulted = copy_guarded(m, j);
+        if (j->plan == READ_COPY_TIMED) {
+            note_read(m, j->plan, j->off, j->len, now_ns() - t0);
+        }
+        if (faulted == 0) {
             return 0;
         }
         Py_ssize_t lo, span;
@@ -304,7 +210,7 @@ static int
 mapping_copy(Mapping *m, enum copy_dir dir, Py_ssize_t off, char *buf,
              Py_ssize_t len)
 {
-    CopyJob j = {dir, off, buf, len, 1};
+    CopyJob j = {dir, off, buf, len, 1, READ_COPY, -1};
     return run_copy(m, &j);
 }
 
@@ -314,6 +220,6 @@ static int
 mapping_copy_strided(Mapping *m, enum copy_dir dir, Py_ssize_t off,
                      Py_ssize_t step, char *buf, Py_ssize_t len)
 {
-    CopyJob j = {dir, off, buf, len, step};
+    CopyJob j = {dir, off, buf, len, step, READ_COPY, -1};
     return run_copy(m, &j);
 }

@@ -419,6 +419,7 @@ remap_fresh(Mapping *m, Py_ssize_t new_size)
     }
     munmap(m->data, (size_t)m->map_size);
     m->dont_fork = 0; /* the new mapping forks as usual */
+    m->random_reads = 0; /* and has no advice */
     return p;
 }
 
@@ -437,6 +438,7 @@ remap_to(Mapping *m, Py_ssize_t new_size)
         m->data = NULL;
         m->size = m->map_size = 0;
         m->dont_fork = 0;
+        m->random_reads = 0;
         return 0;
     }
 #ifdef MREMAP_MAYMOVE

@@ -10,6 +10,7 @@
 #include "sigbus.c"
 #include "nogil.c"
 #include "futex.c"
+#include "pread.c"
 #include "copy.c"
 #include "memfd.c"
 #include "mapping.c"
@@ -71,6 +72,8 @@ static PyMemberDef Mapping_members[] = {
      "through writable views such as as_slice_mut are not counted).\n\n"
      "    >>> m.update_region(0, b'abc'); m.pending_bytes\n    3\n"
      "    >>> m.flush(); m.pending_bytes\n    0"},
+    {"_cold_reads", T_INT, offsetof(Mapping, cold_reads), READONLY,
+     "1 while reads of a RANDOM mapping go through pread() (pread.c)."},
     {"_access", T_INT, offsetof(Mapping, access), READONLY,
      "0 read-only, 1 read-write, 2 COW."},
     {"_exports", T_PYSSIZET, offsetof(Mapping, exports), READONLY,

@@ -306,6 +306,9 @@ Mapping_advise(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     r.advice = e->advice;
     PyObject *res = span_call(m, &r, 1, st->AdviceFailedError, call);
+    if (res != NULL && r.len > 0) {
+        note_advice(m, r.advice, r.start, r.span);
+    }
 #ifdef MADV_DONTFORK
     /* A forked child will not have this memory: fork.c closes the
      * mapping there.  Only DOFORK on all of it undoes that. */

@@ -385,3 +385,146 @@ def test_cold_scan_in_big_reads_mixes_pread_and_copies(tmp_path: Path) -> None:
         evict(path)
         assert b"".join(iter(lambda: r.read(3 * MiB), b"")) == data
     assert len(os.listdir("/proc/self/fd")) == fds
+
+
+# -- random reads that keep going to the disk ------------------------------------
+
+
+def _cold_read_ns(path: Path) -> int:
+    """How long one pread() of a cold page takes here, at best of three."""
+    best = 1 << 62
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for page in (1, 7, 13):
+            t0 = time.perf_counter_ns()
+            os.pread(fd, PS, page * 97 * PS)
+            best = min(best, time.perf_counter_ns() - t0)
+    finally:
+        os.close(fd)
+    evict(path)
+    return best
+
+
+@pytest.fixture
+def random_cold(tmp_path: Path) -> Path:
+    """A 32 MiB file evicted from the page cache, on storage slow enough
+    (a cold page takes well over 10 µs) for a cold read to be told apart."""
+    path = cold_file(tmp_path / "random.bin", 32 * MiB)
+    if _cold_read_ns(path) < 40_000:
+        pytest.skip("a cold page reads too fast here to be told from a cached one")
+    return path
+
+
+def _go_cold(m: MemoryMappedFile, data: bytes, pages: Iterator[int]) -> int:
+    """Read 4 KiB at the next pages until the mapping reads with pread();
+    every read must return the file's bytes. Returns how many it took."""
+    for n, page in enumerate(pages, 1):
+        off = page * PS
+        assert m.read_bytes(off, PS) == data[off : off + PS]
+        if m._cold_reads:
+            return n
+    raise AssertionError("reads of cold pages never switched to pread()")
+
+
+def _scattered(size: int) -> Iterator[int]:
+    """Distinct pages spread over the file (a stride prime to its pages)."""
+    pages = size // PS
+    return iter([(i * 7919) % pages for i in range(pages)])
+
+
+@needs_proc_io
+@pytest.mark.parametrize("mode", [MmapMode.READ_ONLY, MmapMode.READ_WRITE])
+def test_random_reads_of_a_cold_file_switch_to_pread(random_cold: Path, mode: MmapMode) -> None:
+    data = random_cold.read_bytes()
+    evict(random_cold)
+    opener = MemoryMappedFile.open_ro if mode is MmapMode.READ_ONLY else MemoryMappedFile.open_rw
+    with opener(random_cold, advice=MmapAdvice.RANDOM) as m:
+        pages = _scattered(len(m))
+        assert _go_cold(m, data, pages) <= 64
+        off = next(pages) * PS
+        got: list[bytes] = []
+        assert reads_during(lambda: got.append(m.read_bytes(off, 3 * PS))) == 1
+        assert got[0] == data[off : off + 3 * PS]
+        buf = bytearray(PS + 1)
+        off = next(pages) * PS
+        assert reads_during(lambda: m.read_into(off, buf)) == 1
+        assert buf == data[off : off + PS + 1]
+        assert m[off : off + 10] == data[off : off + 10]
+
+
+@needs_proc_io
+def test_random_reads_go_back_to_copies_once_the_file_is_cached(random_cold: Path) -> None:
+    data = random_cold.read_bytes()
+    evict(random_cold)
+    with MemoryMappedFile.open_ro(random_cold, advice=MmapAdvice.RANDOM) as m:
+        _go_cold(m, data, _scattered(len(m)))
+        random_cold.read_bytes()  # all of it cached now
+        for page in list(_scattered(len(m)))[:16]:
+            assert m.read_bytes(page * PS, PS) == data[page * PS : (page + 1) * PS]
+            if not m._cold_reads:
+                break
+        assert not m._cold_reads
+        assert reads_during(lambda: m.read_bytes(5 * PS, PS)) == 0
+
+
+def test_cold_random_reads_see_unflushed_writes(random_cold: Path) -> None:
+    data = random_cold.read_bytes()
+    evict(random_cold)
+    with MemoryMappedFile.open_rw(random_cold, advice=MmapAdvice.RANDOM) as m:
+        _go_cold(m, data, _scattered(len(m)))
+        m.update_region(20 * PS + 5, b"written")
+        assert m.read_bytes(20 * PS, PS)[5:12] == b"written"
+
+
+def test_copy_on_write_random_reads_never_pread(random_cold: Path) -> None:
+    # The private pages of a copy-on-write mapping are in no file.
+    data = random_cold.read_bytes()
+    evict(random_cold)
+    with MemoryMappedFile.open_cow(random_cold, advice=MmapAdvice.RANDOM) as m:
+        m.update_region(3 * PS, b"private")
+        for page in list(_scattered(len(m)))[:200]:
+            got = m.read_bytes(page * PS, PS)
+            if page != 3:
+                assert got == data[page * PS : (page + 1) * PS]
+        assert not m._cold_reads
+        assert m.read_bytes(3 * PS, 7) == b"private"
+
+
+@pytest.mark.parametrize("advice", [MmapAdvice.NORMAL, MmapAdvice.SEQUENTIAL])
+def test_other_advice_on_any_part_ends_pread_reads(random_cold: Path, advice: MmapAdvice) -> None:
+    data = random_cold.read_bytes()
+    evict(random_cold)
+    with MemoryMappedFile.open_ro(random_cold, advice=MmapAdvice.RANDOM) as m:
+        _go_cold(m, data, _scattered(len(m)))
+        m.advise(PS, PS, advice)
+        assert not m._cold_reads
+        for page in list(_scattered(len(m)))[-100:]:
+            m.read_bytes(page * PS, PS)
+        assert not m._cold_reads
+
+
+def test_random_advice_on_part_of_the_mapping_reads_by_copy(random_cold: Path) -> None:
+    data = random_cold.read_bytes()
+    evict(random_cold)
+    with MemoryMappedFile.open_ro(random_cold) as m:
+        m.advise(0, len(m) - PS, MmapAdvice.RANDOM)
+        for page in list(_scattered(len(m)))[:100]:
+            assert m.read_bytes(page * PS, PS) == data[page * PS : (page + 1) * PS]
+        assert not m._cold_reads
+
+
+def test_cold_random_read_of_a_truncated_file(random_cold: Path) -> None:
+    data = random_cold.read_bytes()
+    evict(random_cold)
+    with MemoryMappedFile.open_ro(random_cold, advice=MmapAdvice.RANDOM) as m:
+        pages = [p for p in _scattered(len(m)) if p < 1000]
+        _go_cold(m, data, iter(pages))
+        cut = 1000 * PS + 100
+        os.truncate(random_cold, cut)
+        evict(random_cold)
+        with pytest.raises(FileTruncatedError):
+            m.read_bytes(1001 * PS, PS)
+        with pytest.raises(FileTruncatedError):
+            m.read_into(999 * PS, bytearray(3 * PS))
+        # The page the file ends in reads as the mapping shows it: zeros past the end.
+        assert m.read_bytes(1000 * PS, PS) == data[1000 * PS : cut] + bytes(PS - 100)
