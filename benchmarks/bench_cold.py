@@ -6,9 +6,11 @@ kernel's read-ahead as much as the library. Candidates run round-robin,
 medians of 3 (each run opens the file afresh, so page tables start empty):
 
 - a cold sequential scan, ``zlib.crc32`` of each 1 MiB (512 MiB file);
-- random 4 KiB reads of a 4 GiB file by a process held to 512 MiB by a
-  memory cgroup (v2 ``memory.max`` or v1 ``memory.limit_in_bytes``; needs
-  root, skipped with the reason otherwise), so the file is 8x the memory;
+- random 4 KiB and 64 KiB reads of a 4 GiB file by a process held to
+  512 MiB by a memory cgroup (v2 ``memory.max`` or v1
+  ``memory.limit_in_bytes``; needs root, skipped with the reason
+  otherwise), so the file is 8x the memory; there the candidates with
+  random-access advice take turns read by read;
 - ``numpy`` sum over the whole of a cold 1 GiB file;
 - big cold ``read_bytes`` against ``os.pread`` of the same sizes;
 - a warm scan: iteration over a warm mapping against raw memoryview
@@ -262,88 +264,121 @@ def _rmdir_cgroup(path: str) -> None:
     os.rmdir(path)
 
 
+def _take_turns(fns: dict[str, Callable[[int], object]], offsets: list[int]) -> dict[str, float]:
+    """Mean ns per read of each candidate. They take turns read by read,
+    each at offsets nobody read before, so a disk that slows down or speeds
+    up (a shared virtual disk does, by 20% from one second to the next)
+    hits them alike."""
+    names = list(fns)
+    calls = [fns[name] for name in names]
+    total = [0] * len(names)
+    clock = time.perf_counter_ns
+    for i, off in enumerate(offsets):
+        k = i % len(calls)
+        t0 = clock()
+        calls[k](off)
+        total[k] += clock() - t0
+    per = len(offsets) // len(calls)
+    return {name: total[k] / per for k, name in enumerate(names)}
+
+
+@contextlib.contextmanager
+def _random_candidates(path: str, piece: int) -> Iterator[dict[str, Callable[[int], object]]]:
+    """The ways to read ``piece`` bytes at an offset with random-access
+    advice (and os.pread), each opened afresh."""
+    import mmap
+
+    np, _ = _peers()
+    with contextlib.ExitStack() as stack:
+        fd = os.open(path, os.O_RDONLY)
+        stack.callback(os.close, fd)
+        m = stack.enter_context(MemoryMappedFile.open_ro(path, advice=MmapAdvice.RANDOM))
+        read = m.read_bytes
+        fns: dict[str, Callable[[int], object]] = {
+            f"os.pread(fd, {piece}, off)": lambda off: os.pread(fd, piece, off),
+            "m.read_bytes, advice=RANDOM": lambda off: read(off, piece),
+        }
+        if np is not None:
+            a = np.memmap(path, dtype=np.uint8, mode="r")  # type: ignore[attr-defined]
+            a._mmap.madvise(mmap.MADV_RANDOM)
+            stack.callback(a._mmap.close)
+            fns["numpy.memmap + madvise(RANDOM)"] = lambda off: a[off : off + piece].tobytes()
+        yield fns
+
+
+def _thrashers(path: str) -> dict[str, Callable[[Callable[[int], object]], float]]:
+    """Readers whose every fault reads a whole read-ahead window: each runs
+    alone (its windows would warm the others' pages) within a time budget."""
+    np, pa = _peers()
+    ps = 4096
+
+    def ours(run: Callable[[Callable[[int], object]], float]) -> float:
+        with MemoryMappedFile.open_ro(path) as m:
+            read = m.read_bytes
+            return run(lambda a: read(a, ps))
+
+    fns = {"m.read_bytes, default advice": ours}
+    if np is not None:
+
+        def np_memmap(run: Callable[[Callable[[int], object]], float]) -> float:
+            a = np.memmap(path, dtype=np.uint8, mode="r")  # type: ignore[attr-defined]
+            try:
+                return run(lambda o: a[o : o + ps].tobytes())
+            finally:
+                a._mmap.close()
+
+        fns["numpy.memmap, default advice"] = np_memmap
+    if pa is not None:
+
+        def arrow(run: Callable[[Callable[[int], object]], float]) -> float:
+            with pa.memory_map(path, "r") as f:  # type: ignore[attr-defined]
+                return run(lambda a: f.read_at(ps, a))
+
+        fns["pyarrow.memory_map().read_at"] = arrow
+    return fns
+
+
 def _random_reader(
     procs: str, path: str, n: int, n_slow: int, budget: float, rounds: int
 ) -> dict[str, list[float]]:
-    """Runs in a spawned process: join the cgroup, time each way of reading
-    4 KiB at the same random offsets. Returns ns per read of each run."""
+    """Runs in a spawned process: join the cgroup, then time each way of
+    reading 4 KiB and 64 KiB at random offsets. Returns ns per read of
+    each run, keyed "4 KiB: name" and "64 KiB: name"."""
     with open(procs, "w") as f:
         f.write(str(os.getpid()))
-    np, pa = _peers()
-    ps = 4096
     size = os.path.getsize(path)
     rng = random.Random(11)
-    offs = [rng.randrange(size // ps) * ps for _ in range(n)]
+    out: dict[str, list[float]] = {}
+    for piece, count in ((4096, n), (64 << 10, n // 8)):
+        slots = rng.sample(range(size // piece), count * 3 * rounds)
+        for r in range(rounds):
+            evict(path)
+            with _random_candidates(path, piece) as fns:
+                mine = slots[r * count * len(fns) : (r + 1) * count * len(fns)]
+                for name, ns in _take_turns(fns, [s * piece for s in mine]).items():
+                    out.setdefault(f"{piece >> 10} KiB: {name}", []).append(ns)
+    offs = [s * 4096 for s in rng.sample(range(size // 4096), n_slow)]
 
-    def timed(body: Callable[[int], object], count: int) -> float:
-        # Slow candidates (read-ahead thrash) stop after `budget` seconds.
+    def timed(body: Callable[[int], object]) -> float:
         t0 = time.perf_counter()
         done = 0
-        for a in offs[:count]:
+        for a in offs:
             body(a)
             done += 1
             if done % 16 == 0 and time.perf_counter() - t0 > budget:
                 break
         return (time.perf_counter() - t0) * 1e9 / done
 
-    def pread() -> float:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            return timed(lambda a: os.pread(fd, ps, a), n)
-        finally:
-            os.close(fd)
-
-    def ours(advice: MmapAdvice | None, count: int) -> Callable[[], float]:
-        def run() -> float:
-            with MemoryMappedFile.open_ro(path, advice=advice) as m:
-                read = m.read_bytes
-                return timed(lambda a: read(a, ps), count)
-
-        return run
-
-    fns: dict[str, Callable[[], float]] = {
-        "os.pread(fd, 4096, off)": pread,
-        "m.read_bytes, advice=RANDOM": ours(MmapAdvice.RANDOM, n),
-        "m.read_bytes, default advice": ours(None, n_slow),
-    }
-    if np is not None:
-
-        def np_memmap(random_advice: bool, count: int) -> Callable[[], float]:
-            def run() -> float:
-                import mmap
-
-                a = np.memmap(path, dtype=np.uint8, mode="r")  # type: ignore[attr-defined]
-                if random_advice:
-                    a._mmap.madvise(mmap.MADV_RANDOM)
-                try:
-                    return timed(lambda o: a[o : o + ps].tobytes(), count)
-                finally:
-                    del a
-
-            return run
-
-        fns["numpy.memmap + madvise(RANDOM)"] = np_memmap(True, n)
-        fns["numpy.memmap, default advice"] = np_memmap(False, n_slow)
-    if pa is not None:
-
-        def arrow() -> float:
-            with pa.memory_map(path, "r") as f:  # type: ignore[attr-defined]
-                return timed(lambda a: f.read_at(ps, a), n_slow)
-
-        fns["pyarrow.memory_map().read_at"] = arrow
-    out: dict[str, list[float]] = {name: [] for name in fns}
-    order = list(fns.items())
-    for i in range(rounds):  # each round starts one candidate later
-        for name, fn in order[i % len(order) :] + order[: i % len(order)]:
-            evict(path)
-            out[name].append(fn())
+    for name, fn in _thrashers(path).items():
+        evict(path)
+        out[f"4 KiB: {name}"] = [fn(timed)]
     return out
 
 
 def _random_table(size: int, limit: int, quick: bool) -> Table:
     table = Table(
-        f"Random 4 KiB reads of a {size >> 30} GiB file, reader held to "
-        f"{limit >> 20} MiB by a memory cgroup",
+        f"Random reads of a {size >> 30} GiB file, reader held to "
+        f"{limit >> 20} MiB by a memory cgroup (candidates take turns read by read)",
         "µs/read (median of 3)",
     )
     n = 2_000 if quick else 10_000
@@ -364,13 +399,14 @@ def _random_table(size: int, limit: int, quick: bool) -> Table:
             f"{timing.median_ns / 1e3:,.1f} (min {timing.min_ns / 1e3:,.1f})",
             f"{1e9 / timing.median_ns:,.0f} reads/s",
         )
-    ratio_row(
-        table,
-        "read_bytes RANDOM / os.pread",
-        t["m.read_bytes, advice=RANDOM"],
-        t["os.pread(fd, 4096, off)"],
-        "<= 1.05",
-    )
+    for piece, target in ((4, "<= 1.05"), (64, "<= 1.05")):
+        ratio_row(
+            table,
+            f"{piece} KiB: read_bytes RANDOM / os.pread",
+            t[f"{piece} KiB: m.read_bytes, advice=RANDOM"],
+            t[f"{piece} KiB: os.pread(fd, {piece << 10}, off)"],
+            target,
+        )
     return table
 
 

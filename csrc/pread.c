@@ -27,14 +27,16 @@
  *    random offsets of a cold 4 GiB file, interleaved one by one, took
  *    122.5 µs by copy and 116.8 µs by pread(); a 64 KiB read is 16 disk
  *    reads by copy, one by pread().  So such a mapping times some of its
- *    reads with the clock (vDSO: no syscall): one copy in
+ *    reads with the clock (vDSO: no syscall): the first one, one copy in
  *    MMAPIO_READ_SAMPLE, and every copy after one that went to the disk.
- *    A copy slower than MMAPIO_DISK_NS a page went to the disk.  Once
- *    MMAPIO_COLD_ON of the last 8 timed reads went to the disk, its reads
- *    go through pread() (all timed: slower than MMAPIO_DISK_NS plus 1 ns
- *    per 4 bytes went to the disk) until at most MMAPIO_COLD_OFF did.  A
- *    warm read pays an increment and a test; the reads after a switch pay
- *    a pread() each where the data turned out cached (about 1.5 µs here).
+ *    A copy slower than MMAPIO_DISK_NS a page went to the disk.  A timed
+ *    read counts as one read per page, up to MMAPIO_READ_WEIGHT (so the
+ *    learning costs two cold 64 KiB reads, not six).  Once MMAPIO_COLD_ON
+ *    of the last 8 counted reads went to the disk, reads go through
+ *    pread() (all timed: slower than MMAPIO_DISK_NS plus 1 ns per 4 bytes
+ *    went to the disk) until at most MMAPIO_COLD_OFF did.  A warm read
+ *    pays a few loads and a test; the reads after a switch pay a pread()
+ *    each where the data turned out cached (about 1.5 µs here).
  */
 #include "common.h"
 
@@ -43,6 +45,7 @@
 #define MMAPIO_DISK_NS ((int64_t)10000)
 #define MMAPIO_COLD_ON 6
 #define MMAPIO_COLD_OFF 2
+#define MMAPIO_READ_WEIGHT 4u
 
 /* The descriptor pread_range() reads from: on Linux a second open file
  * description of the same file (through /proc/self/fd), opened on first
@@ -129,6 +132,10 @@ note_advice(Mapping *m, int advice, Py_ssize_t start, Py_ssize_t span)
 {
     if (advice == MADV_RANDOM) {
         if (start == 0 && span >= m->map_size && pread_allowed(m)) {
+            /* The next read is timed: a fresh mapping of a cold file
+             * learns it from its first reads. */
+            __atomic_store_n(&m->read_tick, MMAPIO_READ_SAMPLE - 1,
+                             __ATOMIC_RELAXED);
             __atomic_store_n(&m->random_reads, 1, __ATOMIC_RELAXED);
         }
     }
@@ -162,17 +169,16 @@ static void
 note_read(Mapping *m, enum read_plan plan, Py_ssize_t off, Py_ssize_t len,
           int64_t ns)
 {
-    int64_t limit;
-    if (plan == READ_PREAD) {
-        limit = MMAPIO_DISK_NS + (int64_t)(len / 4);
-    }
-    else {
-        Py_ssize_t start, end, ps = page_size_value();
-        page_widen(m, off, len, &start, &end);
-        limit = MMAPIO_DISK_NS * (int64_t)((end - start) / ps);
-    }
+    Py_ssize_t start, end, ps = page_size_value();
+    page_widen(m, off, len, &start, &end);
+    int64_t pages = (int64_t)((end - start) / ps);
+    int64_t limit = plan == READ_PREAD ? MMAPIO_DISK_NS + (int64_t)(len / 4)
+                                       : MMAPIO_DISK_NS * pages;
+    unsigned weight = pages < MMAPIO_READ_WEIGHT ? (unsigned)pages
+                                                 : MMAPIO_READ_WEIGHT;
+    unsigned bits = ns > limit ? (1u << weight) - 1 : 0;
     unsigned h = __atomic_load_n(&m->read_history, __ATOMIC_RELAXED);
-    h = ((h << 1) | (ns > limit)) & 0xffu;
+    h = ((h << weight) | bits) & 0xffu;
     __atomic_store_n(&m->read_history, h, __ATOMIC_RELAXED);
     int disk = __builtin_popcount(h);
     if (disk >= MMAPIO_COLD_ON) {

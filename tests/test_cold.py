@@ -528,3 +528,14 @@ def test_cold_random_read_of_a_truncated_file(random_cold: Path) -> None:
             m.read_into(999 * PS, bytearray(3 * PS))
         # The page the file ends in reads as the mapping shows it: zeros past the end.
         assert m.read_bytes(1000 * PS, PS) == data[1000 * PS : cut] + bytes(PS - 100)
+
+
+def test_cold_multi_page_reads_switch_after_two(random_cold: Path) -> None:
+    # A timed read counts once per page (up to 4): two cold 64 KiB reads of
+    # a fresh mapping are enough to go to pread().
+    data = random_cold.read_bytes()
+    evict(random_cold)
+    with MemoryMappedFile.open_ro(random_cold, advice=MmapAdvice.RANDOM) as m:
+        for n, off in enumerate((3 * MiB, 17 * MiB, 9 * MiB), 1):
+            assert m.read_bytes(off, 16 * PS) == data[off : off + 16 * PS]
+            assert m._cold_reads == (n >= 2)
