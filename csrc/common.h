@@ -67,7 +67,8 @@ enum mmapio_view_kind {
     X(AtomicU64Type)                                                         \
     X(AtomicU32Type)                                                         \
     X(AtomicSliceType)                                                       \
-    X(SliceRequestType)
+    X(SliceRequestType)                                                      \
+    X(SizedIterType)
 #define MODSTATE_OBJECTS(X)                                                  \
     X(MmapIoError)                                                           \
     X(OutOfBoundsError)                                                      \
@@ -82,7 +83,8 @@ enum mmapio_view_kind {
     X(MappingClosedError)                                                    \
     X(BusyError)                                                             \
     X(FileTruncatedError)                                                    \
-    X(os_errors) /* dict: builtin OSError subclass -> ours */
+    X(os_errors) /* dict: builtin OSError subclass -> ours */                \
+    X(str_release) /* "release", interned: sized.c calls view.release() */
 #define MODSTATE_FIELDS(X) MODSTATE_TYPES(X) MODSTATE_OBJECTS(X)
 
 #define MODSTATE_TYPE_FIELD(name) PyTypeObject *name;

@@ -438,6 +438,15 @@ PyDoc_STRVAR(SizedIter_close_doc,
 "close() releases the view it holds); len() becomes 0.\n\n"
 "    >>> it = m.chunks(4096); view = next(it); it.close(); len(it)\n    0");
 
+PyDoc_STRVAR(Mapping_chunk_views_doc,
+"_chunk_views($self, size, readonly, ahead, /)\n--\n\n"
+"A SizedIterator of views of `size` bytes (the last may be shorter),\n"
+"read-only unless `readonly` is false; each is released when the next is\n"
+"asked for.  `ahead` is None or called with an offset before the view\n"
+"there, returning the offset to call it again at (read-ahead).\n\n"
+"    >>> [bytes(v) for v in m._chunk_views(4, True, None)]  # b'hello'\n"
+"    [b'hell', b'o']");
+
 /* ---- module.c ---------------------------------------------------------- */
 
 PyDoc_STRVAR(page_size_doc,

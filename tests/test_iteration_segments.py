@@ -382,3 +382,75 @@ def test_segment_on_modes(odd_file: Path) -> None:
     for mode in MmapMode:
         with MemoryMappedFile.builder(odd_file).mode(mode).open() as m:
             assert m.segment(0, 3).read_bytes() == bytes(range(3))
+
+
+# -- the native views of chunks(), pages() and chunks_mut() ---------------------
+
+
+def released(view: memoryview) -> bool:
+    try:
+        len(view)
+    except ValueError:
+        return True
+    return False
+
+
+def test_chunk_views_refuse_bad_arguments(odd_file: Path) -> None:
+    with MemoryMappedFile.open_ro(odd_file) as m:
+        with pytest.raises(ValueError, match="chunk size must be positive, got 0"):
+            m._chunk_views(0, True, None)
+        with pytest.raises(TypeError):
+            m._chunk_views("4", True, None)
+        with pytest.raises(TypeError, match="ahead must be callable"):
+            m._chunk_views(4, True, 5)
+        with pytest.raises(TypeError):
+            m._chunk_views(4, True)  # type: ignore[call-arg]
+
+
+def test_a_kept_view_is_released_when_the_iteration_moves_on_or_goes(odd_file: Path) -> None:
+    with MemoryMappedFile.open_ro(odd_file) as m:
+        it = m.pages()
+        kept = next(it)
+        second = next(it)
+        assert released(kept) and not released(second)
+        del it
+        gc.collect()
+        assert released(second) and m._exports == 0
+
+
+def test_read_ahead_errors_end_the_iteration(odd_file: Path) -> None:
+    with MemoryMappedFile.open_ro(odd_file) as m:
+
+        def ahead(off: int) -> int:
+            if off:
+                raise KeyError(off)
+            return 1000
+
+        it = m._chunk_views(1000, True, ahead)
+        view = next(it)
+        with pytest.raises(KeyError):
+            next(it)
+        assert released(view) and m._exports == 0
+        assert list(it) == []
+        with pytest.raises(TypeError):
+            next(m._chunk_views(1000, True, lambda off: "later"))
+
+
+def test_read_ahead_that_closes_or_shrinks_the_mapping(odd_file: Path) -> None:
+    # Python code runs between releasing one view and making the next.
+    m = MemoryMappedFile.open_rw(odd_file)
+    it = m._chunk_views(4096, True, lambda off: m.close() or off + 1 if off else 1)
+    assert bytes(next(it))[:3] == bytes(range(3))
+    with pytest.raises(MappingClosedError):
+        next(it)
+    with MemoryMappedFile.open_rw(odd_file) as m2:
+        it = m2._chunk_views(4096, False, lambda off: m2.resize(100) or off + 1 if off else 1)
+        next(it)
+        with pytest.raises(OutOfBoundsError):
+            next(it)
+        assert m2._exports == 0 and len(m2) == 100
+
+
+def test_writable_chunk_views_of_a_read_only_mapping(odd_file: Path) -> None:
+    with MemoryMappedFile.open_ro(odd_file) as m, pytest.raises(InvalidModeError):
+        next(m._chunk_views(10, False, None))

@@ -104,7 +104,7 @@ class MappingBase(_core.Mapping):
         True
         """
         check_chunk_size(size, self)
-        return SizedIterator(iter_views(self, size, self.as_slice), chunk_count(len(self), size))
+        return iter_views(self, size)
 
     def pages(self) -> SizedIterator[memoryview]:
         """``chunks(page_size())``.

@@ -28,34 +28,24 @@ def chunk_count(total: int, size: int) -> int:
 def _release(view: memoryview) -> None:
     # A buffer derived from the view (say a numpy array) keeps its own
     # export alive and still blocks close(); the view itself goes.
-    # (try/except, not contextlib.suppress: this runs once per chunk, and
-    # the context manager cost pages() a third of its speed.)
+    # (try/except, not contextlib.suppress: this runs once per chunk.)
     try:  # noqa: SIM105
         view.release()
     except BufferError:
         pass
 
 
-def iter_views(
-    m: MappingBase, size: int, make: Callable[[int, int], memoryview]
-) -> Iterator[memoryview]:
+def iter_views(m: MappingBase, size: int, readonly: bool = True) -> SizedIterator[memoryview]:
     """Views of ``size`` bytes, each released when the iteration moves on.
 
     Releasing them is what lets ``for v in m.chunks(n): ...`` inside a
     ``with`` block close cleanly: the loop variable would otherwise keep the
-    last view (and the mapping's export) alive.
+    last view (and the mapping's export) alive. The views are made natively
+    (``Mapping._chunk_views``): a generator cost ``pages()`` more per page
+    than making the view.
     """
-    total = len(m)
     ra = read_ahead(m, size)
-    due = 0 if ra is not None else total  # where read-ahead is next due
-    for off in range(0, total, size):
-        if off >= due:
-            due = ra.at(off)  # type: ignore[union-attr]
-        view = make(off, min(size, total - off))
-        try:
-            yield view
-        finally:
-            _release(view)
+    return m._chunk_views(size, readonly, None if ra is None else ra.at)
 
 
 def iter_chunks_owned(m: MappingBase, size: int) -> Iterator[bytes]:
@@ -89,7 +79,7 @@ class ChunksMut:
         return chunk_count(len(self._m), self._size)
 
     def __iter__(self) -> Iterator[memoryview]:
-        return iter_views(self._m, self._size, self._m.as_slice_mut)
+        return iter_views(self._m, self._size, readonly=False)
 
     def for_each_mut(self, fn: Callable[[int, memoryview], object]) -> None:
         """Call ``fn(offset, view)`` for every chunk, in order.
