@@ -28,7 +28,9 @@
  *    122.5 µs by copy and 116.8 µs by pread(); a 64 KiB read is 16 disk
  *    reads by copy, one by pread().  So such a mapping times some of its
  *    reads with the clock (vDSO: no syscall): the first one, one copy in
- *    MMAPIO_READ_SAMPLE, and every copy after one that went to the disk.
+ *    MMAPIO_READ_SAMPLE, and every copy while any of the last 8 counted
+ *    reads went to the disk (so that two cached reads in a row, which end
+ *    the pread() reads, do not leave the next cold ones untimed).
  *    A copy slower than MMAPIO_DISK_NS a page went to the disk.  A timed
  *    read counts as one read per page, up to MMAPIO_READ_WEIGHT (so the
  *    learning costs two cold 64 KiB reads, not six).  Once MMAPIO_COLD_ON
@@ -159,9 +161,9 @@ plan_read(Mapping *m)
      * read): two threads may count one tick, which only delays a sample. */
     unsigned tick = __atomic_load_n(&m->read_tick, __ATOMIC_RELAXED) + 1;
     __atomic_store_n(&m->read_tick, tick, __ATOMIC_RELAXED);
-    unsigned last = __atomic_load_n(&m->read_history, __ATOMIC_RELAXED) & 1u;
-    return tick % MMAPIO_READ_SAMPLE == 0 || last ? READ_COPY_TIMED
-                                                  : READ_COPY;
+    unsigned recent = __atomic_load_n(&m->read_history, __ATOMIC_RELAXED);
+    return tick % MMAPIO_READ_SAMPLE == 0 || recent ? READ_COPY_TIMED
+                                                    : READ_COPY;
 }
 
 /* Record a timed read of `len` bytes at `off` that took `ns`. */

@@ -34,6 +34,7 @@ typedef struct {
     Py_ssize_t total;     /* the mapping's size when the iteration began */
     Py_ssize_t due;       /* call `ahead` again at this offset */
     int readonly;
+    int busy;             /* a next() is running (it can run Python code) */
 } SizedIter;
 
 /* Release the last view handed out.  A buffer taken from it (say a numpy
@@ -95,7 +96,7 @@ views_read_ahead(SizedIter *self, Py_ssize_t off)
 }
 
 static PyObject *
-views_next(SizedIter *self)
+views_step(SizedIter *self)
 {
     if (views_release(self) < 0) {
         (void)views_finish(self);
@@ -132,6 +133,21 @@ views_next(SizedIter *self)
     self->off = off + len;
     self->left--;
     self->view = Py_NewRef(view);
+    return view;
+}
+
+/* One step at a time: the release, the read-ahead and the view's
+ * allocation can run Python code (a finalizer, another thread) that calls
+ * next() on this iterator again, as a generator would refuse. */
+static PyObject *
+views_next(SizedIter *self)
+{
+    if (__atomic_exchange_n(&self->busy, 1, __ATOMIC_ACQUIRE)) {
+        PyErr_SetString(PyExc_ValueError, "chunk iterator already executing");
+        return NULL;
+    }
+    PyObject *view = views_step(self);
+    __atomic_store_n(&self->busy, 0, __ATOMIC_RELEASE);
     return view;
 }
 
@@ -199,7 +215,14 @@ SizedIter_close(PyObject *op, PyObject *Py_UNUSED(ignored))
 {
     SizedIter *self = (SizedIter *)op;
     if (self->mapping != NULL) {
-        if (views_finish(self) < 0) {
+        if (__atomic_exchange_n(&self->busy, 1, __ATOMIC_ACQUIRE)) {
+            PyErr_SetString(PyExc_ValueError,
+                            "chunk iterator already executing");
+            return NULL;
+        }
+        int rc = views_finish(self);
+        __atomic_store_n(&self->busy, 0, __ATOMIC_RELEASE);
+        if (rc < 0) {
             return NULL;
         }
         Py_RETURN_NONE;

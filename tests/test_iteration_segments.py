@@ -454,3 +454,17 @@ def test_read_ahead_that_closes_or_shrinks_the_mapping(odd_file: Path) -> None:
 def test_writable_chunk_views_of_a_read_only_mapping(odd_file: Path) -> None:
     with MemoryMappedFile.open_ro(odd_file) as m, pytest.raises(InvalidModeError):
         next(m._chunk_views(10, False, None))
+
+
+def test_read_ahead_that_steps_the_iterator_itself_is_refused(odd_file: Path) -> None:
+    with MemoryMappedFile.open_ro(odd_file) as m:
+        it: object = None
+
+        def ahead(off: int) -> int:
+            next(it)  # type: ignore[call-overload]
+            return off + 1
+
+        it = m._chunk_views(1000, True, ahead)
+        with pytest.raises(ValueError, match="already executing"):
+            next(it)  # type: ignore[call-overload]
+        assert list(it) == [] and m._exports == 0  # type: ignore[call-overload]
