@@ -33,7 +33,6 @@ import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
-from typing import Any
 
 from benchmarks._harness import Table, Timing, interleaved, ratio_row, temp_file
 from mmap_io import MemoryMappedFile, MmapAdvice, page_size
@@ -42,10 +41,10 @@ MiB = 1 << 20
 CHUNK = MiB
 ROUNDS = 3
 # The two mappings do the same work in the kernel: their ratio is 1.0 give or
-# take the disk, which drifts by 20% from one run to the next; 7 runs each,
-# and 12 rounds of the two taking turns (6 with each file).
+# take the disk, which drifts by 20% from one run to the next: 7 runs each.
 NUMPY_ROUNDS = 7
-NUMPY_TURN_ROUNDS = 12
+# Rounds of the pairs behind the scan and numpy ratios (_paired_runs).
+TURN_ROUNDS = 12
 # Two 64 MiB reads each per round in a 512 MiB file: 5 rounds.
 BIG_READ_ROUNDS = 5
 
@@ -197,10 +196,44 @@ def _scan_table(size: int) -> Table:
             {no_read_ahead: crawl}, 1, ROUNDS, before=lambda: evict(path), warm_up=False
         )
         evict(path)
+        pair = _paired_runs(
+            {
+                "m.chunks(1 MiB)": fns["m.chunks(1 MiB)"],
+                "f.readinto(1 MiB)": fns["f.readinto(1 MiB)"],
+            },
+            TURN_ROUNDS,
+            lambda: evict(path),
+        )
+        evict(path)
     for name, timing in t.items():
         table.add(name, _ms(timing), f"{_mbps(timing, size)} MB/s")
-    ratio_row(table, "chunks / readinto", t["m.chunks(1 MiB)"], t["f.readinto(1 MiB)"], "<= 1.0")
+    ours, base = pair.values()
+    for name, ms in pair.items():
+        med = statistics.median(ms)
+        table.add(
+            f"{name}, in pairs", f"{med:,.0f} (min {min(ms):,.0f})", f"{size / med / 1e3:,.0f} MB/s"
+        )
+    name = "chunks / readinto, in pairs (median of the rounds' ratios)"
+    ratio_row(table, name, _paired(ours, base), Timing(1, 1), "<= 1.0")
     return table
+
+
+def _paired_runs(
+    fns: dict[str, Callable[[], object]], rounds: int, before: Callable[[], object]
+) -> dict[str, list[float]]:
+    """ms of two candidates run back to back, ``before`` ahead of each, the
+    order swapped every round: each round's pair shares the disk's mood.
+    (Two sequential scans cannot take turns chunk by chunk: the read-ahead
+    of one keeps the disk busy for the other.)"""
+    out: dict[str, list[float]] = {name: [] for name in fns}
+    order = list(fns.items())
+    for r in range(rounds):
+        for name, fn in order if r % 2 == 0 else order[::-1]:
+            before()
+            t0 = time.perf_counter_ns()
+            fn()
+            out[name].append((time.perf_counter_ns() - t0) / 1e6)
+    return out
 
 
 # -- (b) random reads in a memory cgroup --------------------------------------
@@ -476,52 +509,26 @@ def _numpy_table(size: int) -> Table:
             fns, 1, NUMPY_ROUNDS, before=lambda: evict(path), warm_up=False, rotate=True
         )
         evict(path)
-        with temp_file(size) as other:
-            turns = _numpy_turns(np, path, other, NUMPY_TURN_ROUNDS)
+        pair = _paired_runs(
+            {
+                name: fns[name]
+                for name in ("m.as_array(uint64).sum()", "numpy.memmap(uint64).sum()")
+            },
+            TURN_ROUNDS,
+            lambda: evict(path),
+        )
+        evict(path)
     for name, timing in t.items():
         table.add(name, _ms(timing), f"{_mbps(timing, size)} MB/s")
-    for name, ms in turns.items():
+    ours, base = pair.values()
+    for name, ms in pair.items():
         med = statistics.median(ms)
-        table.add(name, f"{med:,.0f} (min {min(ms):,.0f})", f"{size / med / 1e3:,.0f} MB/s")
-    ours, base = turns.values()
-    name = "as_array sum / numpy.memmap sum, taking turns (median of the rounds' ratios)"
+        table.add(
+            f"{name}, in pairs", f"{med:,.0f} (min {min(ms):,.0f})", f"{size / med / 1e3:,.0f} MB/s"
+        )
+    name = "as_array sum / numpy.memmap sum, in pairs (median of the rounds' ratios)"
     ratio_row(table, name, _paired(ours, base), Timing(1, 1), "<= 1.0")
     return table
-
-
-def _numpy_turns(np: Any, one: str, two: str, rounds: int) -> dict[str, list[float]]:
-    """ms of as_array(uint64) and numpy.memmap sums of two cold files,
-    64 MiB at a time, taking turns (who goes first alternates).
-
-    The disk here is a shared virtual one whose speed moves by 2x from one
-    second to the next (its host caches too): whole-file sums run one after
-    the other differ by that much, while sums taking turns see the same
-    disk. Each round swaps the files, so neither side always gets the one
-    lying better on the disk.
-    """
-    out: dict[str, list[float]] = {
-        "m.as_array(uint64), sums of 64 MiB taking turns": [],
-        "numpy.memmap(uint64), sums of 64 MiB taking turns": [],
-    }
-    step = (64 * MiB) // 8
-    for r in range(rounds):
-        evict(one)
-        evict(two)
-        mine, theirs = (one, two) if r % 2 == 0 else (two, one)
-        spent = [0, 0]
-        with MemoryMappedFile.open_ro(mine) as m:
-            arrays = [m.as_array(np.uint64), np.memmap(theirs, dtype=np.uint64, mode="r")]
-            for k, i in enumerate(range(0, len(arrays[0]), step)):
-                for side in (0, 1) if k % 2 == 0 else (1, 0):
-                    t0 = time.perf_counter_ns()
-                    arrays[side][i : i + step].sum()
-                    spent[side] += time.perf_counter_ns() - t0
-            del arrays  # the views go before the mapping closes
-        for name, ns in zip(out, spent, strict=True):
-            out[name].append(ns / 1e6)
-    evict(one)
-    evict(two)
-    return out
 
 
 # -- (d) big cold reads ------------------------------------------------------

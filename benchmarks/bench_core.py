@@ -14,7 +14,7 @@ import random
 import zlib
 from collections.abc import Callable
 
-from benchmarks._harness import Table, interleaved, ratio_row, temp_file
+from benchmarks._harness import Table, Timing, interleaved, ratio_row, temp_file
 from mmap_io import MemoryMappedFile
 
 SIZE = 64 << 20
@@ -136,7 +136,7 @@ def _run(path: str, quick: bool) -> list[Table]:
     )
     ratio_row(ratios, "read_bytes / os.pread", t["read_bytes"], t["os.pread(fd, 64, a)"], "<= 1.0")
 
-    scan = _scan(m, mv, quick)
+    scan = _scan(m, quick)
     mv.release()
     m.close()
     mm.close()
@@ -144,7 +144,7 @@ def _run(path: str, quick: bool) -> list[Table]:
     return [ops, ratios, scan]
 
 
-def _scan(m: MemoryMappedFile, mv: memoryview, quick: bool) -> Table:
+def _scan(m: MemoryMappedFile, quick: bool) -> Table:
     rounds = 5 if quick else 11
 
     def ours() -> None:
@@ -153,15 +153,19 @@ def _scan(m: MemoryMappedFile, mv: memoryview, quick: bool) -> Table:
             crc = zlib.crc32(chunk, crc)
 
     def raw() -> None:
+        # Slices of the same mapping: what differs is only the iteration.
         crc = 0
-        for off in range(0, SIZE, CHUNK):
-            crc = zlib.crc32(mv[off : off + CHUNK], crc)
+        with memoryview(m) as own:
+            for off in range(0, SIZE, CHUNK):
+                crc = zlib.crc32(own[off : off + CHUNK], crc)
 
     t = interleaved({"ours": ours, "raw": raw}, SIZE, rounds)
-    t_ours, t_raw = t["ours"], t["raw"]
-    table = Table("zlib.crc32 scan of the 64 MiB file in 64 KiB chunks", "GB/s (median)")
-    table.add("m.chunks(64 KiB)", f"{1 / t_ours.median_ns:.2f}")
-    table.add("raw memoryview slices", f"{1 / t_raw.median_ns:.2f}")
+    # CPU-bound: a busy neighbour only slows a run down, so the fastest run
+    # is the truest figure (as with timeit).
+    t_ours, t_raw = (Timing(t[k].min_ns, t[k].min_ns) for k in ("ours", "raw"))
+    table = Table("zlib.crc32 scan of the 64 MiB file in 64 KiB chunks", f"GB/s (best of {rounds})")
+    table.add("m.chunks(64 KiB)", f"{1 / t_ours.min_ns:.2f}")
+    table.add("raw memoryview(m) slices", f"{1 / t_raw.min_ns:.2f}")
     # Throughput ratio ours/raw >= 0.95  <=>  time ratio raw/ours >= 0.95.
     ratio_row(table, "throughput ours / raw", t_raw, t_ours, ">= 0.95")
     return table

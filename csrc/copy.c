@@ -137,9 +137,12 @@ copy_job(Mapping *m, void *arg)
     pthread_mutex_unlock(&m->copy_gate);
     int rc;
     int64_t t0 = j->plan != READ_COPY ? now_ns() : 0;
-    if (j->plan == READ_PREAD ||
-        (j->dir == COPY_OUT && j->step == 1 &&
-         pread_pays(m, j->off, j->len, (unsigned char *)j->buf))) {
+    /* read_fd_of() here, under map_lock: the descriptor it opens is
+     * m->fd's, which no close() can take away meanwhile. */
+    if (j->plan == READ_PREAD
+            ? read_fd_of(m) >= 0
+            : j->dir == COPY_OUT && j->step == 1 &&
+                  pread_pays(m, j->off, j->len, (unsigned char *)j->buf)) {
         rc = pread_range(m, j->buf, j->off, j->len);
     }
     else {

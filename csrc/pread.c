@@ -155,7 +155,7 @@ static inline enum read_plan
 plan_read(Mapping *m)
 {
     if (__atomic_load_n(&m->cold_reads, __ATOMIC_RELAXED)) {
-        return read_fd_of(m) >= 0 ? READ_PREAD : READ_COPY;
+        return READ_PREAD; /* copy.c falls back to the copy without read_fd */
     }
     /* Not an atomic increment (a locked instruction on x86-64, 7 ns a
      * read): two threads may count one tick, which only delays a sample. */
