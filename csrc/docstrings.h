@@ -434,8 +434,8 @@ PyDoc_STRVAR(SizedIter_doc,
 
 PyDoc_STRVAR(SizedIter_close_doc,
 "close($self, /)\n--\n\n"
-"Stop the iteration now: close the wrapped iterator (a generator's\n"
-"close() releases the view it holds); len() becomes 0.\n\n"
+"Stop the iteration now: release the view last handed out (chunks(),\n"
+"pages(), chunks_mut()) or close the wrapped iterator; len() becomes 0.\n\n"
 "    >>> it = m.chunks(4096); view = next(it); it.close(); len(it)\n    0");
 
 PyDoc_STRVAR(Mapping_chunk_views_doc,
