@@ -207,15 +207,21 @@ def _scan_table(size: int) -> Table:
         evict(path)
     for name, timing in t.items():
         table.add(name, _ms(timing), f"{_mbps(timing, size)} MB/s")
-    ours, base = pair.values()
+    _pair_rows(table, pair, size, "chunks / readinto")
+    return table
+
+
+def _pair_rows(table: Table, pair: dict[str, list[float]], size: int, ratio: str) -> None:
+    """The rows of a _paired_runs() result (ms per run of ``size`` bytes):
+    each side's median, and the median of the rounds' ratios, target 1.0."""
     for name, ms in pair.items():
         med = statistics.median(ms)
         table.add(
             f"{name}, in pairs", f"{med:,.0f} (min {min(ms):,.0f})", f"{size / med / 1e3:,.0f} MB/s"
         )
-    name = "chunks / readinto, in pairs (median of the rounds' ratios)"
+    ours, base = pair.values()
+    name = f"{ratio}, in pairs (median of the rounds' ratios)"
     ratio_row(table, name, _paired(ours, base), Timing(1, 1), "<= 1.0")
-    return table
 
 
 def _paired_runs(
@@ -520,14 +526,7 @@ def _numpy_table(size: int) -> Table:
         evict(path)
     for name, timing in t.items():
         table.add(name, _ms(timing), f"{_mbps(timing, size)} MB/s")
-    ours, base = pair.values()
-    for name, ms in pair.items():
-        med = statistics.median(ms)
-        table.add(
-            f"{name}, in pairs", f"{med:,.0f} (min {min(ms):,.0f})", f"{size / med / 1e3:,.0f} MB/s"
-        )
-    name = "as_array sum / numpy.memmap sum, in pairs (median of the rounds' ratios)"
-    ratio_row(table, name, _paired(ours, base), Timing(1, 1), "<= 1.0")
+    _pair_rows(table, pair, size, "as_array sum / numpy.memmap sum")
     return table
 
 
