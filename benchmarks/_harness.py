@@ -95,12 +95,16 @@ def interleaved(
     return {name: Timing(min(s), statistics.median(s)) for name, s in samples.items()}
 
 
-def ratio_row(table: Table, name: str, ours: Timing, base: Timing, target: str) -> None:
-    """Add ``ours / base`` (medians) with the target, e.g. ``"<= 1.3"``."""
+def ratio_row(
+    table: Table, name: str, ours: Timing, base: Timing, target: str, extra: str = ""
+) -> None:
+    """Add ``ours / base`` (medians) with the target, e.g. ``"<= 1.3"``;
+    ``extra`` goes after the verdict (say, the ratio's confidence interval)."""
     r = ours.median_ns / base.median_ns
     op, limit = target.split()
     ok = r <= float(limit) if op == "<=" else r >= float(limit)
-    table.add(name, f"{r:.2f}x", f"target {target}: {'met' if ok else 'MISSED'}")
+    note = f"target {target}: {'met' if ok else 'MISSED'}"
+    table.add(name, f"{r:.2f}x", f"{note}; {extra}" if extra else note)
 
 
 @contextlib.contextmanager
