@@ -161,6 +161,32 @@ def test_advice_the_kernel_refuses_closes_the_mapping(tmp_path: Path) -> None:
     assert ei.value.errno == errno.EINVAL
 
 
+def _read_by_one_fault(path: Path, advice: MmapAdvice | None) -> int:
+    """Bytes of a cold ``path`` in the page cache after one fault at its
+    start, once the kernel's read for it has landed."""
+    evict(path)
+    with MemoryMappedFile.open_ro(path, advice=advice) as m:
+        m[0]
+        seen, deadline = -1, time.monotonic() + 10
+        while True:
+            time.sleep(0.05)
+            now = m.residency().resident
+            if now == seen or time.monotonic() > deadline:
+                return now * PS
+            seen = now
+
+
+def test_sequential_advice_doubles_what_a_fault_reads_ahead(tmp_path: Path) -> None:
+    # SEQUENTIAL is madvise(MADV_SEQUENTIAL) plus posix_fadvise(SEQUENTIAL)
+    # of the mapping's open file, which doubles its read-ahead window.
+    path = cold_file(tmp_path / "big.bin", 48 * MiB)
+    normal = _read_by_one_fault(path, None)
+    if normal <= PS:
+        pytest.skip("the device reads nothing ahead (read_ahead_kb is 0)")
+    sequential = _read_by_one_fault(path, MmapAdvice.SEQUENTIAL)
+    assert sequential >= 1.5 * normal, (sequential, normal)
+
+
 # -- read-ahead ----------------------------------------------------------------
 
 CHUNK = 64 << 10

@@ -80,6 +80,7 @@ def _open(
 
 # Looked up once: an enum member lookup costs more than a small page touch.
 _RANDOM: Final = MmapAdvice.RANDOM
+_fadvise = getattr(os, "posix_fadvise", None)  # not on macOS
 
 
 class MemoryMappedFile(MappingBase):
@@ -201,13 +202,21 @@ class MemoryMappedFile(MappingBase):
         return self.fileno() if self._advice is _RANDOM else None
 
     def _apply_open_advice(self) -> None:
-        """madvise the whole mapping with the ``advice=`` it was opened with.
+        """madvise the whole mapping with the ``advice=`` it was opened with
+        (``SEQUENTIAL`` also doubles the open file's read-ahead window).
 
         Runs at open and after every change of size (resize, refresh): a
         new or moved area starts with the kernel's default advice.
         """
         if self._advice is not None and len(self):
             self._advise(0, len(self), self._advice.value)
+        if self._advice is MmapAdvice.SEQUENTIAL and _fadvise is not None:
+            # Faults read ahead through the mapping's open file, whose
+            # window POSIX_FADV_SEQUENTIAL doubles: a cold 512 MiB scan in
+            # 1 MiB chunks took 0.92x the time with it (median of 40
+            # pairs). A hint: never fails the open.
+            with contextlib.suppress(OSError):
+                _fadvise(self.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
 
     def _apply_policy(self, policy: FlushPolicy) -> None:
         self._policy = policy
