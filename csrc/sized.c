@@ -138,16 +138,32 @@ views_step(SizedIter *self)
 
 /* One step at a time: the release, the read-ahead and the view's
  * allocation can run Python code (a finalizer, another thread) that calls
- * next() on this iterator again, as a generator would refuse. */
-static PyObject *
-views_next(SizedIter *self)
+ * next() or close() on this iterator again, as a generator would refuse.
+ * 0 once this call may go on (views_leave() after it), -1 if refused. */
+static int
+views_enter(SizedIter *self)
 {
     if (__atomic_exchange_n(&self->busy, 1, __ATOMIC_ACQUIRE)) {
         PyErr_SetString(PyExc_ValueError, "chunk iterator already executing");
+        return -1;
+    }
+    return 0;
+}
+
+static inline void
+views_leave(SizedIter *self)
+{
+    __atomic_store_n(&self->busy, 0, __ATOMIC_RELEASE);
+}
+
+static PyObject *
+views_next(SizedIter *self)
+{
+    if (views_enter(self) < 0) {
         return NULL;
     }
     PyObject *view = views_step(self);
-    __atomic_store_n(&self->busy, 0, __ATOMIC_RELEASE);
+    views_leave(self);
     return view;
 }
 
@@ -215,13 +231,11 @@ SizedIter_close(PyObject *op, PyObject *Py_UNUSED(ignored))
 {
     SizedIter *self = (SizedIter *)op;
     if (self->mapping != NULL) {
-        if (__atomic_exchange_n(&self->busy, 1, __ATOMIC_ACQUIRE)) {
-            PyErr_SetString(PyExc_ValueError,
-                            "chunk iterator already executing");
+        if (views_enter(self) < 0) {
             return NULL;
         }
         int rc = views_finish(self);
-        __atomic_store_n(&self->busy, 0, __ATOMIC_RELEASE);
+        views_leave(self);
         if (rc < 0) {
             return NULL;
         }
