@@ -441,6 +441,14 @@ def random_cold(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def cold_data(random_cold: Path) -> bytes:
+    """``random_cold``'s bytes, the file evicted again after reading them."""
+    data = random_cold.read_bytes()
+    evict(random_cold)
+    return data
+
+
 def _go_cold(m: MemoryMappedFile, data: bytes, pages: Iterator[int]) -> int:
     """Read 4 KiB at the next pages until the mapping reads with pread();
     every read must return the file's bytes. Returns how many it took."""
@@ -460,68 +468,64 @@ def _scattered(size: int) -> Iterator[int]:
 
 @needs_proc_io
 @pytest.mark.parametrize("mode", [MmapMode.READ_ONLY, MmapMode.READ_WRITE])
-def test_random_reads_of_a_cold_file_switch_to_pread(random_cold: Path, mode: MmapMode) -> None:
-    data = random_cold.read_bytes()
-    evict(random_cold)
+def test_random_reads_of_a_cold_file_switch_to_pread(
+    random_cold: Path, cold_data: bytes, mode: MmapMode
+) -> None:
     opener = MemoryMappedFile.open_ro if mode is MmapMode.READ_ONLY else MemoryMappedFile.open_rw
     with opener(random_cold, advice=MmapAdvice.RANDOM) as m:
         pages = _scattered(len(m))
-        assert _go_cold(m, data, pages) <= 64
+        assert _go_cold(m, cold_data, pages) <= 64
         off = next(pages) * PS
         got: list[bytes] = []
         assert reads_during(lambda: got.append(m.read_bytes(off, 3 * PS))) == 1
-        assert got[0] == data[off : off + 3 * PS]
+        assert got[0] == cold_data[off : off + 3 * PS]
         buf = bytearray(PS + 1)
         off = next(pages) * PS
         assert reads_during(lambda: m.read_into(off, buf)) == 1
-        assert buf == data[off : off + PS + 1]
-        assert m[off : off + 10] == data[off : off + 10]
+        assert buf == cold_data[off : off + PS + 1]
+        assert m[off : off + 10] == cold_data[off : off + 10]
 
 
 @needs_proc_io
-def test_random_reads_go_back_to_copies_once_the_file_is_cached(random_cold: Path) -> None:
-    data = random_cold.read_bytes()
-    evict(random_cold)
+def test_random_reads_go_back_to_copies_once_the_file_is_cached(
+    random_cold: Path, cold_data: bytes
+) -> None:
     with MemoryMappedFile.open_ro(random_cold, advice=MmapAdvice.RANDOM) as m:
-        _go_cold(m, data, _scattered(len(m)))
+        _go_cold(m, cold_data, _scattered(len(m)))
         random_cold.read_bytes()  # all of it cached now
         for page in list(_scattered(len(m)))[:16]:
-            assert m.read_bytes(page * PS, PS) == data[page * PS : (page + 1) * PS]
+            assert m.read_bytes(page * PS, PS) == cold_data[page * PS : (page + 1) * PS]
             if not m._cold_reads:
                 break
         assert not m._cold_reads
         assert reads_during(lambda: m.read_bytes(5 * PS, PS)) == 0
 
 
-def test_cold_random_reads_see_unflushed_writes(random_cold: Path) -> None:
-    data = random_cold.read_bytes()
-    evict(random_cold)
+def test_cold_random_reads_see_unflushed_writes(random_cold: Path, cold_data: bytes) -> None:
     with MemoryMappedFile.open_rw(random_cold, advice=MmapAdvice.RANDOM) as m:
-        _go_cold(m, data, _scattered(len(m)))
+        _go_cold(m, cold_data, _scattered(len(m)))
         m.update_region(20 * PS + 5, b"written")
         assert m.read_bytes(20 * PS, PS)[5:12] == b"written"
 
 
-def test_copy_on_write_random_reads_never_pread(random_cold: Path) -> None:
+def test_copy_on_write_random_reads_never_pread(random_cold: Path, cold_data: bytes) -> None:
     # The private pages of a copy-on-write mapping are in no file.
-    data = random_cold.read_bytes()
-    evict(random_cold)
     with MemoryMappedFile.open_cow(random_cold, advice=MmapAdvice.RANDOM) as m:
         m.update_region(3 * PS, b"private")
         for page in list(_scattered(len(m)))[:200]:
             got = m.read_bytes(page * PS, PS)
             if page != 3:
-                assert got == data[page * PS : (page + 1) * PS]
+                assert got == cold_data[page * PS : (page + 1) * PS]
         assert not m._cold_reads
         assert m.read_bytes(3 * PS, 7) == b"private"
 
 
 @pytest.mark.parametrize("advice", [MmapAdvice.NORMAL, MmapAdvice.SEQUENTIAL])
-def test_other_advice_on_any_part_ends_pread_reads(random_cold: Path, advice: MmapAdvice) -> None:
-    data = random_cold.read_bytes()
-    evict(random_cold)
+def test_other_advice_on_any_part_ends_pread_reads(
+    random_cold: Path, cold_data: bytes, advice: MmapAdvice
+) -> None:
     with MemoryMappedFile.open_ro(random_cold, advice=MmapAdvice.RANDOM) as m:
-        _go_cold(m, data, _scattered(len(m)))
+        _go_cold(m, cold_data, _scattered(len(m)))
         m.advise(PS, PS, advice)
         assert not m._cold_reads
         for page in list(_scattered(len(m)))[-100:]:
@@ -529,22 +533,20 @@ def test_other_advice_on_any_part_ends_pread_reads(random_cold: Path, advice: Mm
         assert not m._cold_reads
 
 
-def test_random_advice_on_part_of_the_mapping_reads_by_copy(random_cold: Path) -> None:
-    data = random_cold.read_bytes()
-    evict(random_cold)
+def test_random_advice_on_part_of_the_mapping_reads_by_copy(
+    random_cold: Path, cold_data: bytes
+) -> None:
     with MemoryMappedFile.open_ro(random_cold) as m:
         m.advise(0, len(m) - PS, MmapAdvice.RANDOM)
         for page in list(_scattered(len(m)))[:100]:
-            assert m.read_bytes(page * PS, PS) == data[page * PS : (page + 1) * PS]
+            assert m.read_bytes(page * PS, PS) == cold_data[page * PS : (page + 1) * PS]
         assert not m._cold_reads
 
 
-def test_cold_random_read_of_a_truncated_file(random_cold: Path) -> None:
-    data = random_cold.read_bytes()
-    evict(random_cold)
+def test_cold_random_read_of_a_truncated_file(random_cold: Path, cold_data: bytes) -> None:
     with MemoryMappedFile.open_ro(random_cold, advice=MmapAdvice.RANDOM) as m:
         pages = [p for p in _scattered(len(m)) if p < 1000]
-        _go_cold(m, data, iter(pages))
+        _go_cold(m, cold_data, iter(pages))
         cut = 1000 * PS + 100
         os.truncate(random_cold, cut)
         evict(random_cold)
@@ -553,33 +555,29 @@ def test_cold_random_read_of_a_truncated_file(random_cold: Path) -> None:
         with pytest.raises(FileTruncatedError):
             m.read_into(999 * PS, bytearray(3 * PS))
         # The page the file ends in reads as the mapping shows it: zeros past the end.
-        assert m.read_bytes(1000 * PS, PS) == data[1000 * PS : cut] + bytes(PS - 100)
+        assert m.read_bytes(1000 * PS, PS) == cold_data[1000 * PS : cut] + bytes(PS - 100)
 
 
-def test_cold_multi_page_reads_switch_after_two(random_cold: Path) -> None:
+def test_cold_multi_page_reads_switch_after_two(random_cold: Path, cold_data: bytes) -> None:
     # A timed read counts once per page (up to 4): two cold 64 KiB reads of
     # a fresh mapping are enough to go to pread().
-    data = random_cold.read_bytes()
-    evict(random_cold)
     with MemoryMappedFile.open_ro(random_cold, advice=MmapAdvice.RANDOM) as m:
         for n, off in enumerate((3 * MiB, 17 * MiB, 9 * MiB), 1):
-            assert m.read_bytes(off, 16 * PS) == data[off : off + 16 * PS]
+            assert m.read_bytes(off, 16 * PS) == cold_data[off : off + 16 * PS]
             assert m._cold_reads == (n >= 2)
 
 
-def test_cold_random_reads_from_threads_never_tear(random_cold: Path) -> None:
+def test_cold_random_reads_from_threads_never_tear(random_cold: Path, cold_data: bytes) -> None:
     # pread() runs under the same lock as the copy, and a copy or a write
     # of the GIL-holding fast path waits for pread()s in flight: a reader
     # sees two pages before or after an update_region() of them, never
     # half of one, while other threads read cold pages through pread().
     import threading
 
-    data = random_cold.read_bytes()
-    evict(random_cold)
     with MemoryMappedFile.open_rw(random_cold, advice=MmapAdvice.RANDOM) as m:
-        _go_cold(m, data, _scattered(len(m)))
+        _go_cold(m, cold_data, _scattered(len(m)))
         target = 40 * PS
-        old = data[target : target + 2 * PS]
+        old = cold_data[target : target + 2 * PS]
         patterns = [bytes([n]) * (2 * PS) for n in (1, 2)]
         stop = threading.Event()
         seen: list[bytes] = []
